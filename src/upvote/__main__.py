@@ -1,0 +1,3 @@
+from upvote.cli import app
+
+app(prog_name="upvote")

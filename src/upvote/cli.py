@@ -1,0 +1,33 @@
+"""The `upvote` command line: one group or command per stage of the ML lifecycle."""
+
+import typer
+
+from upvote import __version__
+from upvote.data.cli import app as data_app
+from upvote.embeddings.cli import app as embed_app
+from upvote.model.cli import evaluate, predict, train
+from upvote.serve.cli import deploy, serve
+from upvote.tokenizer.cli import app as tokenizer_app
+
+app = typer.Typer(
+    help="Word2vec embeddings and Hacker News upvote prediction.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data", help="Pull, clean, split and describe HN stories.")
+app.add_typer(tokenizer_app, name="tokenizer", help="Train and apply SentencePiece tokenizers.")
+app.add_typer(embed_app, name="embed", help="Train and evaluate word2vec embeddings.")
+app.command()(train)
+app.command()(evaluate)
+app.command()(predict)
+app.command()(serve)
+app.command()(deploy)
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()

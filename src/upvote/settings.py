@@ -1,0 +1,48 @@
+"""Settings read from the environment (and an optional `.env`), so nothing needs a config file.
+
+Everything the tool writes lives under ``UPVOTE_DATA_DIR``:
+
+    datasets/   pulled Hacker News datasets (Parquet)
+    models/     the model registry (one folder per version, ``latest`` points at the newest)
+    logs/       prediction logs of the service
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "upvote"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UPVOTE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "UPVOTE_DATABASE_URL")
+    )
+    log_dir: Path | None = None  # prediction logs; default: <data_dir>/logs
+    admin_token: str | None = None  # protects POST /admin/reload
+    seed: int = 0
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.log_dir or self.data_dir / "logs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
