@@ -1,0 +1,108 @@
+"""A SentencePiece unigram tokenizer trained in memory on an iterable of texts."""
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import sentencepiece as spm
+
+MODEL_FILE = "tokenizer.model"
+META_FILE = "tokenizer.json"
+
+
+class SentencePieceTokenizer:
+    """Unigram SentencePiece model. Pieces (strings) are the tokens our word2vec vectors are for.
+
+    >>> tok = SentencePieceTokenizer.train(titles, vocab_size=8000)
+    >>> tok.tokenize("Show HN: my new database")
+    ['▁Show', '▁HN', ':', '▁my', '▁new', '▁database']
+    """
+
+    def __init__(self, model_proto: bytes, meta: dict | None = None) -> None:
+        self.model_proto = model_proto
+        self.meta = meta or {}
+        self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+
+    @classmethod
+    def train(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 8000,
+        model_type: str = "unigram",
+        character_coverage: float = 0.9995,
+        max_sentences: int = 2_000_000,
+    ) -> "SentencePieceTokenizer":
+        """Learn the pieces from ``texts`` (empty/None entries are skipped).
+
+        ``hard_vocab_limit=False`` makes ``vocab_size`` an upper bound, so a tiny corpus (a test, a
+        first pull) still trains instead of failing with "vocab size too large".
+        """
+        count = 0
+
+        def sentences() -> Iterator[str]:
+            nonlocal count
+            for text in texts:
+                if isinstance(text, str) and text.strip():
+                    count += 1
+                    yield text.replace("\n", " ")
+
+        model = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=sentences(),
+                model_writer=model,
+                vocab_size=vocab_size,
+                model_type=model_type,
+                character_coverage=character_coverage,
+                hard_vocab_limit=False,
+                input_sentence_size=max_sentences,
+                shuffle_input_sentence=True,
+                num_threads=2,
+                minloglevel=2,
+            )
+        except RuntimeError as err:
+            if count == 0:
+                raise ValueError("cannot train a tokenizer on an empty corpus") from err
+            raise
+        meta = {"vocab_size": vocab_size, "model_type": model_type, "trained_on": count}
+        return cls(model.getvalue(), meta)
+
+    def __len__(self) -> int:
+        return self.sp.get_piece_size()
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.sp.encode(text, out_type=str)
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text, out_type=int)
+
+    def tokenize_batch(self, texts: list[str]) -> list[list[str]]:
+        """Many texts at once (SentencePiece runs the batch in C++ threads: much faster)."""
+        return self.sp.encode(list(texts), out_type=str, num_threads=2)
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return self.sp.encode(list(texts), out_type=int, num_threads=2)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.sp.decode(ids)
+
+    def id_to_piece(self, index: int) -> str:
+        return self.sp.id_to_piece(index)
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MODEL_FILE).write_bytes(self.model_proto)
+        (directory / META_FILE).write_text(json.dumps(self.meta, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "SentencePieceTokenizer":
+        directory = Path(directory)
+        model_path = directory / MODEL_FILE
+        if not model_path.is_file():
+            raise FileNotFoundError(f"no tokenizer in {directory} (missing {MODEL_FILE})")
+        meta_path = directory / META_FILE
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        return cls(model_path.read_bytes(), meta)

@@ -1,0 +1,108 @@
+"""SentencePiece and text8-style tokenizers, and the `upvote tokenizer` commands."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from upvote.cli import app
+from upvote.tokenizer import SentencePieceTokenizer, WordTokenizer
+
+
+def flat(output: str) -> str:
+    """CLI output without Rich's error box and line wrapping, for substring checks."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "src/upvote/data/sample/stories.parquet"
+
+
+@pytest.fixture(scope="module")
+def titles() -> list[str]:
+    return pd.read_parquet(SAMPLE, columns=["title"]).title.dropna().head(5000).tolist()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(titles) -> SentencePieceTokenizer:
+    return SentencePieceTokenizer.train(titles, vocab_size=1000)
+
+
+def test_trains_on_titles_and_round_trips_text(tokenizer, titles):
+    assert len(tokenizer) == 1000
+    title = titles[0]
+    pieces = tokenizer.tokenize(title)
+    ids = tokenizer.encode(title)
+    assert len(pieces) == len(ids) > 0
+    assert [tokenizer.id_to_piece(i) for i in ids] == pieces
+    assert tokenizer.decode(ids) == title
+
+
+def test_batch_matches_single(tokenizer, titles):
+    batch = titles[:50]
+    assert tokenizer.tokenize_batch(batch) == [tokenizer.tokenize(t) for t in batch]
+    assert tokenizer.encode_batch(batch) == [tokenizer.encode(t) for t in batch]
+
+
+def test_frequent_words_are_whole_pieces(tokenizer):
+    assert tokenizer.tokenize("Show HN") == ["▁Show", "▁HN"]
+
+
+def test_small_corpus_trains_below_requested_vocab():
+    tok = SentencePieceTokenizer.train(["hello world", "hello there", None, ""], vocab_size=8000)
+    assert 5 < len(tok) < 100
+    assert tok.meta["trained_on"] == 2
+
+
+def test_empty_corpus_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty corpus"):
+        SentencePieceTokenizer.train(["", None])
+
+
+def test_save_load_gives_identical_encoding(tokenizer, titles, tmp_path):
+    tokenizer.save(tmp_path / "tok")
+    loaded = SentencePieceTokenizer.load(tmp_path / "tok")
+    assert loaded.encode_batch(titles[:100]) == tokenizer.encode_batch(titles[:100])
+    assert loaded.meta == tokenizer.meta
+    with pytest.raises(FileNotFoundError, match="no tokenizer"):
+        SentencePieceTokenizer.load(tmp_path / "missing")
+
+
+def test_word_tokenizer_normalises_like_text8():
+    assert WordTokenizer().tokenize("Rust 1.0 is OUT, finally!") == [
+        "rust", "one", "zero", "is", "out", "finally",
+    ]  # fmt: skip
+    assert WordTokenizer().tokenize("  ") == []
+
+
+def test_cli_train_then_encode(tmp_path):
+    csv = tmp_path / "titles.csv"
+    pd.DataFrame({"title": ["Show HN: a tiny database"] * 3 + ["Ask HN: why Rust?"] * 3}).to_csv(
+        csv, index=False
+    )
+    runner = CliRunner()
+    out = tmp_path / "tok"
+    result = runner.invoke(app, ["tokenizer", "train", "-i", str(csv), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "from 6 texts" in result.output
+    result = runner.invoke(app, ["tokenizer", "encode", "-m", str(out), "Show HN"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == SentencePieceTokenizer.load(out).tokenize("Show HN")
+
+
+def test_cli_errors_name_the_problem(tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("title\ncaf\xe9\n".encode("latin-1"))
+    result = runner.invoke(app, ["tokenizer", "train", "-i", str(bad), "-o", str(tmp_path / "t")])
+    assert result.exit_code != 0
+    assert "not UTF-8" in flat(result.output)
+    result = runner.invoke(
+        app, ["tokenizer", "train", "-i", str(SAMPLE), "--column", "nope", "-o", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert "missing required column(s) nope" in flat(result.output)
+    result = runner.invoke(app, ["tokenizer", "encode", "-m", str(tmp_path / "none"), "x"])
+    assert result.exit_code != 0
+    assert "no tokenizer" in flat(result.output)
