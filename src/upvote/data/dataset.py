@@ -1,0 +1,212 @@
+"""The local dataset: a folder of Parquet parts that only ever grows by whole, atomic parts.
+
+    <UPVOTE_DATA_DIR>/datasets/stories/part-00000.parquet, part-00001.parquet, ...
+
+A pull streams its rows into a hidden temporary file and renames it into place (``os.replace``)
+only once every batch is written, so a pull that is killed or fails leaves the previous dataset
+exactly as it was. Rows whose id (or content hash, for id-less rows) is already in the dataset are
+skipped, so pulling twice never duplicates a story.
+"""
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from upvote.data.clean import CleaningReport, DataError, clean, row_keys
+from upvote.data.schema import COLUMNS, USER_COLUMNS, arrow_schema, empty_stories
+from upvote.data.sources import Query, is_postgres, postgres_batches, read_file, redact
+from upvote.settings import get_settings
+
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+
+def default_dataset_dir() -> Path:
+    return get_settings().datasets_dir / "stories"
+
+
+def parts(directory: Path) -> list[Path]:
+    """The committed parts of a dataset, oldest first (temporary files are never listed)."""
+    return sorted(directory.glob("part-*.parquet"))
+
+
+def read_dataset(directory: Path) -> pd.DataFrame:
+    """All parts of a dataset as one frame with the canonical dtypes (user columns if pulled)."""
+    frames = [pd.read_parquet(p) for p in parts(directory)]
+    if not frames:
+        return empty_stories()
+    df = pd.concat(frames, ignore_index=True)
+    dtypes = {c: t for c, t in (COLUMNS | USER_COLUMNS).items() if c in df.columns}
+    return df.astype(dtypes)
+
+
+def newest_time(directory: Path) -> pd.Timestamp | None:
+    """The latest `time` in the dataset: where the next incremental pull starts."""
+    latest = None
+    for part in parts(directory):
+        times = pq.read_table(part, columns=["time"]).column("time")
+        part_max = pa.compute.max(times).as_py()
+        if part_max is not None and (latest is None or part_max > latest):
+            latest = part_max
+    return None if latest is None else pd.Timestamp(latest)
+
+
+def existing_keys(directory: Path) -> np.ndarray:
+    """Sorted keys (see ``row_keys``) of every story already in the dataset."""
+    keys = [np.empty(0, dtype=np.uint64)]
+    for part in parts(directory):
+        for batch in pq.ParquetFile(part).iter_batches(columns=["id", "title", "by", "time"]):
+            keys.append(row_keys(batch.to_pandas().astype({"id": "Int64"})))
+    return np.sort(np.concatenate(keys))
+
+
+@dataclass
+class PullResult:
+    report: CleaningReport
+    part: Path | None  # the new part, or None when nothing new was found
+    batches: int
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(f"{directory}: another pull is writing this dataset") from None
+        yield
+
+
+def pull(
+    source: str,
+    query: Query = Query(),
+    directory: Path | None = None,
+    batch_size: int = 50_000,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PullResult:
+    """Pull stories from a PostgreSQL URL or a file into the dataset; return what happened.
+
+    For PostgreSQL, ``query.since`` defaults to the newest time already pulled (incremental).
+    ``on_batch(batch_number, rows_written_so_far)`` is called after each batch is written.
+    """
+    directory = directory or default_dataset_dir()
+    with _locked(directory):
+        for stale in directory.glob(".part-*.tmp"):  # left by a killed pull
+            stale.unlink()
+        if is_postgres(source):
+            if query.since is None:
+                query = replace(query, since=newest_time(directory))
+            batches = _clean_batches(postgres_batches(source, query, batch_size), redact(source))
+        else:
+            batches = _file_batches(Path(source), query, batch_size)
+        return _write_part(directory, batches, existing_keys(directory), query, on_batch)
+
+
+def _clean_batches(
+    tables: Iterator[pa.Table], where: str
+) -> Iterator[tuple[pd.DataFrame, CleaningReport]]:
+    for table in tables:
+        yield clean(table.to_pandas(), where)
+
+
+def _file_batches(
+    path: Path, query: Query, batch_size: int
+) -> Iterator[tuple[pd.DataFrame, CleaningReport]]:
+    df, report = clean(read_file(path), str(path))
+    window = pd.Series(True, index=df.index)
+    if query.since is not None:
+        window &= df["time"] >= query.since
+    if query.until is not None:
+        window &= df["time"] < query.until
+    df = df[window]
+    if query.sample is not None:
+        df = df.sample(frac=query.sample, random_state=query.seed)
+    if query.limit is not None:
+        df = df.head(query.limit)
+    report.not_requested = report.rows_out - len(df)
+    report.rows_out = len(df)
+    for start in range(0, max(len(df), 1), batch_size):  # the first batch carries the report
+        yield df.iloc[start : start + batch_size], report if start == 0 else CleaningReport()
+
+
+def _write_part(
+    directory: Path,
+    batches: Iterator[tuple[pd.DataFrame, CleaningReport]],
+    known: np.ndarray,
+    query: Query,
+    on_batch: Callable[[int, int], None] | None,
+) -> PullResult:
+    report, written, n_batches = CleaningReport(), 0, 0
+    numbers = [int(p.stem.split("-")[1]) for p in parts(directory)]
+    final = directory / f"part-{max(numbers, default=-1) + 1:05d}.parquet"
+    temporary = directory / f".{final.stem}.tmp"
+    schema = arrow_schema(query.with_users)
+    try:
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            for df, batch_report in batches:
+                keys = row_keys(df)
+                seen = np.isin(keys, known, assume_unique=False)
+                batch_report.already_in_dataset = int(seen.sum())
+                batch_report.rows_out -= batch_report.already_in_dataset
+                fresh = df[~seen]
+                if len(fresh):
+                    frame = fresh[schema.names].astype(
+                        {c: t for c, t in (COLUMNS | USER_COLUMNS).items() if c in schema.names}
+                    )
+                    writer.write_table(pa.Table.from_pandas(frame, schema, preserve_index=False))
+                batch_report.undated = int(fresh["time"].isna().sum())
+                report += batch_report
+                written += len(fresh)
+                n_batches += 1
+                if on_batch is not None:
+                    on_batch(n_batches, written)
+        if written == 0:
+            temporary.unlink()
+            return PullResult(report, None, n_batches)
+        with open(temporary, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, final)
+        _fsync_dir(directory)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return PullResult(report, final, n_batches)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_stories(path: Path | str | None = None) -> pd.DataFrame:
+    """Stories with the canonical columns: the pulled dataset if there is one, else the sample.
+
+    ``path`` may name a dataset folder or a Parquet file with the canonical columns.
+    """
+    if path is None:
+        directory = default_dataset_dir()
+        path = directory if parts(directory) else SAMPLE_DIR / "stories.parquet"
+    path = Path(path)
+    if path.is_dir():
+        return read_dataset(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such dataset or file")
+    df = pd.read_parquet(path)
+    return df.astype({c: t for c, t in (COLUMNS | USER_COLUMNS).items() if c in df.columns})
+
+
+def load_comments() -> pd.DataFrame:
+    """The shipped HN comments (id, by, time, parent, text): extra text for tokenizer/word2vec."""
+    df = pd.read_parquet(SAMPLE_DIR / "comments.parquet")
+    return df.astype({"id": "Int64", "time": "datetime64[ns]", "parent": "Int64"})

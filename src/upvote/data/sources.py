@@ -1,0 +1,156 @@
+"""Where stories come from: the production PostgreSQL database (streamed) or a local file.
+
+PostgreSQL rows are read through a server-side (named) cursor, ``batch_size`` rows at a time, and
+turned into Arrow tables column by column: the client never holds more than one batch, whatever the
+size of ``hacker_news.items``. Files (.parquet, .csv, .jsonl) are read whole; they are exports, not
+the 41M-row production table.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from upvote.data.clean import DataError
+from upvote.data.schema import ARROW_TYPES, COLUMNS, USER_COLUMNS, rename_aliases
+
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+FILE_SUFFIXES = (".parquet", ".csv", ".jsonl")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to pull: the usual story filters plus an optional time window, limit and sample."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+    sample: float | None = None  # fraction of rows, Bernoulli sampling on the server
+    with_users: bool = False
+    seed: int = 0
+
+
+def is_postgres(source: str) -> bool:
+    return source.startswith(POSTGRES_PREFIXES)
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", dsn)
+
+
+def story_sql(query: Query) -> sql.Composed:
+    """The SELECT run on the server (also used verbatim by the COPY baseline of the benchmark).
+
+    Ordered by time so that `--limit` takes the oldest rows and the next incremental pull (which
+    starts at the newest time pulled) misses nothing.
+    """
+    columns = sql.SQL(", ").join(
+        sql.SQL("i.{}").format(sql.Identifier(c))
+        for c in COLUMNS
+        if c not in ("source", "selection")
+    )
+    if query.with_users:
+        columns = sql.SQL("{}, u.karma AS author_karma, u.created AS author_created").format(
+            columns
+        )
+    table = sql.SQL("hacker_news.items i")
+    if query.sample is not None:
+        table = sql.SQL("hacker_news.items i TABLESAMPLE BERNOULLI ({}) REPEATABLE ({})").format(
+            sql.Literal(query.sample * 100), sql.Literal(query.seed)
+        )
+    if query.with_users:
+        table = sql.SQL("{} LEFT JOIN hacker_news.users u ON u.id = i.by").format(table)
+    where = [sql.SQL("i.type = 'story' AND i.title IS NOT NULL AND i.dead IS NOT TRUE")]
+    if query.since is not None:
+        where.append(sql.SQL("i.time >= {}").format(sql.Literal(query.since)))
+    if query.until is not None:
+        where.append(sql.SQL("i.time < {}").format(sql.Literal(query.until)))
+    statement = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY i.time, i.id").format(
+        columns, table, sql.SQL(" AND ").join(where)
+    )
+    if query.limit is not None:
+        statement = sql.SQL("{} LIMIT {}").format(statement, sql.Literal(query.limit))
+    return statement
+
+
+def postgres_batches(dsn: str, query: Query, batch_size: int = 50_000) -> Iterator[pa.Table]:
+    """Stream the stories of ``query`` as Arrow tables of at most ``batch_size`` rows.
+
+    Rows get ``source="postgresql"`` and ``selection="unfiltered"`` (every story of the window), or
+    ``"random_sample"`` with ``--sample``.
+    """
+    selection = "random_sample" if query.sample is not None else "unfiltered"
+    names = [c for c in COLUMNS if c not in ("source", "selection")]
+    if query.with_users:
+        names += list(USER_COLUMNS)
+    dtypes = COLUMNS | USER_COLUMNS
+    types = [ARROW_TYPES[dtypes[n]] for n in names]
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise DataError(f"cannot connect to {redact(dsn)}: {str(exc).strip()}") from None
+    with conn, conn.cursor(name="upvote_pull", binary=True) as cursor:
+        cursor.itersize = batch_size
+        try:
+            cursor.execute(story_sql(query))
+            while rows := cursor.fetchmany(batch_size):
+                columns = [
+                    pa.array(values, t)
+                    for values, t in zip(zip(*rows, strict=True), types, strict=True)
+                ]
+                batch = pa.table(dict(zip(names, columns, strict=True)))
+                n = len(rows)
+                yield batch.append_column(
+                    "source", pa.repeat("postgresql", n).cast(pa.string())
+                ).append_column("selection", pa.repeat(selection, n).cast(pa.string()))
+        except psycopg.Error as exc:
+            raise DataError(f"query on {redact(dsn)} failed: {str(exc).strip()}") from None
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """A .parquet, .csv or .jsonl file as a frame with canonical column names, values unparsed.
+
+    The index is the row number (1 = first data row) so errors can name the row.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif suffix == ".csv":
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        elif suffix == ".jsonl":
+            df = _read_jsonl(path)
+        else:
+            raise DataError(f"{path}: unsupported file type (use {', '.join(FILE_SUFFIXES)})")
+    except DataError:
+        raise
+    except Exception as exc:  # parsers raise many types; all mean "malformed file"
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+    df.index = pd.RangeIndex(1, len(df) + 1)
+    return rename_aliases(df)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: row {line_number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}: row {line_number}: expected a JSON object")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
