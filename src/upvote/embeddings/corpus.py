@@ -1,0 +1,242 @@
+"""Corpora: read documents from text / Parquet / SQL, encode them once into memory-mapped id shards.
+
+On disk (the contract other stages rely on), a directory with
+    vocab.tsv         word<TAB>count, id order = count descending
+    shards/00000.npy  int32 token ids, out-of-vocabulary tokens dropped, -1 between documents
+    meta.json         {"n_tokens", "n_documents", "n_shards", "min_count", "max_vocab", ...}
+Training streams the shards through np.load(mmap_mode="r"), so memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from upvote.embeddings.vocab import Vocab
+
+TEXT_SUFFIXES = (".txt", ".gz", ".text")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+PSEUDO_DOCUMENT_WORDS = 10_000  # a text8-style single line is cut into documents this long (gensim)
+READ_CHUNK_CHARS = 1 << 20
+SHARD_TOKENS = 10_000_000
+
+Tokenize = Callable[[str], list[str]]
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read or holds no usable text."""
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _iter_text_file(path: Path) -> Iterator[str]:
+    """One document per line; a line longer than PSEUDO_DOCUMENT_WORDS words (text8) is cut into
+    pseudo-documents of that many words, reading in bounded chunks (never the whole line)."""
+    with _open_text(path) as f:
+        words: list[str] = []
+        tail = ""  # a word cut by the chunk boundary
+        while chunk := f.read(READ_CHUNK_CHARS):
+            lines = (tail + chunk).split("\n")
+            tail = lines.pop()  # unfinished line (possibly the whole text8 chunk)
+            for line in lines:
+                words.extend(line.split())
+                yield from _flush(words, final=True)
+            # keep the last, possibly partial, word of the unfinished line for the next chunk
+            head, sep, tail = tail.rpartition(" ")
+            if sep:
+                words.extend(head.split())
+                yield from _flush(words, final=False)
+        words.extend(tail.split())
+        yield from _flush(words, final=True)
+
+
+def _flush(words: list[str], final: bool) -> Iterator[str]:
+    """Yield full pseudo-documents from the word buffer (and the remainder when final)."""
+    while len(words) >= PSEUDO_DOCUMENT_WORDS:
+        yield " ".join(words[:PSEUDO_DOCUMENT_WORDS])
+        del words[:PSEUDO_DOCUMENT_WORDS]
+    if final and words:
+        yield " ".join(words)
+        words.clear()
+
+
+def _iter_parquet(path: Path, column: str | None) -> Iterator[str]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    names = parquet.schema_arrow.names
+    if column is None:
+        column = "title" if "title" in names else "text" if "text" in names else None
+    if column is None or column not in names:
+        raise CorpusError(f"{path}: choose a text column with --column (columns: {names})")
+    for batch in parquet.iter_batches(columns=[column], batch_size=65_536):
+        for text in batch.column(0).to_pylist():
+            if text:
+                yield text
+
+
+def _iter_sql(dsn: str, query: str) -> Iterator[str]:
+    """First column of each row of the query, streamed through a server-side cursor."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn, conn.cursor(name="upvote_corpus") as cursor:
+        cursor.itersize = 10_000
+        cursor.execute(query)
+        for row in cursor:
+            if row[0]:
+                yield str(row[0])
+
+
+@dataclass
+class Documents:
+    """A re-iterable stream of documents (strings): counting and encoding each take one pass."""
+
+    source: str | Path
+    column: str | None = None
+    query: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.query is not None:
+            return
+        path = Path(self.source)
+        if not path.exists():
+            raise CorpusError(f"corpus not found: {path}")
+        if path.is_dir() or not path.name.endswith(TEXT_SUFFIXES + PARQUET_SUFFIXES):
+            raise CorpusError(
+                f"unknown corpus type: {path} (expected a text file {TEXT_SUFFIXES}, "
+                f"a Parquet file {PARQUET_SUFFIXES} or --query with a database URL)"
+            )
+
+    def __iter__(self) -> Iterator[str]:
+        if self.query is not None:
+            return _iter_sql(str(self.source), self.query)
+        path = Path(self.source)
+        if path.name.endswith(PARQUET_SUFFIXES):
+            return _iter_parquet(path, self.column)
+        return _iter_text_file(path)
+
+
+def iter_documents(
+    source: str | Path, column: str | None = None, query: str | None = None
+) -> Documents:
+    """Documents of a text file (.txt/.gz), a Parquet column, or an SQL query (source = DSN)."""
+    return Documents(source, column, query)
+
+
+@dataclass
+class EncodedCorpus:
+    """A corpus encoded as int32 id shards; see the module docstring for the layout."""
+
+    directory: Path
+    vocab: Vocab
+    meta: dict
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.meta["n_tokens"])
+
+    def shard_paths(self) -> list[Path]:
+        return sorted((self.directory / "shards").glob("*.npy"))
+
+    def shards(self) -> Iterator[np.ndarray]:
+        """Memory-mapped shards, one at a time."""
+        for path in self.shard_paths():
+            yield np.load(path, mmap_mode="r")
+
+    @classmethod
+    def open(cls, directory: str | Path) -> EncodedCorpus:
+        directory = Path(directory)
+        if not (directory / "meta.json").exists():
+            raise CorpusError(f"not an encoded corpus (no meta.json): {directory}")
+        meta = json.loads((directory / "meta.json").read_text())
+        return cls(directory, Vocab.load(directory / "vocab.tsv"), meta)
+
+
+def _token_lists(documents: Iterable, tokenize: Tokenize | None) -> Iterator[list[str]]:
+    for doc in documents:
+        if isinstance(doc, str):
+            yield tokenize(doc) if tokenize else doc.split()
+        else:
+            yield list(doc)
+
+
+def encode_corpus(
+    documents: Iterable,
+    out_dir: str | Path,
+    *,
+    vocab: Vocab | None = None,
+    min_count: int = 5,
+    max_vocab: int | None = None,
+    tokenize: Tokenize | None = None,
+    shard_tokens: int = SHARD_TOKENS,
+) -> EncodedCorpus:
+    """Encode documents (strings or token lists) into out_dir; two passes when vocab is None.
+
+    documents must be re-iterable (a list, `iter_documents(...)`), not a one-shot generator.
+    Strings are split by `tokenize` (default: whitespace).
+    """
+    if vocab is None and iter(documents) is documents:
+        raise TypeError(
+            "documents must be re-iterable (a list or iter_documents(...)), not a generator"
+        )
+    if vocab is None:
+        counter: Counter[str] = Counter()
+        for tokens in _token_lists(documents, tokenize):
+            counter.update(tokens)
+        if not counter:
+            raise CorpusError("the corpus is empty: no tokens found")
+        vocab = Vocab.from_counter(counter, min_count, max_vocab)
+
+    out_dir = Path(out_dir)
+    shard_dir = out_dir / "shards"
+    if shard_dir.exists():
+        shutil.rmtree(shard_dir)
+    shard_dir.mkdir(parents=True)
+    vocab.save(out_dir / "vocab.tsv")
+
+    index = vocab.index
+    buffer: list[int] = []
+    n_tokens = n_documents = n_shards = 0
+
+    def write_shard() -> None:
+        nonlocal n_shards
+        np.save(shard_dir / f"{n_shards:05d}.npy", np.array(buffer, dtype=np.int32))
+        n_shards += 1
+        buffer.clear()
+
+    for tokens in _token_lists(documents, tokenize):
+        ids = [i for i in map(index.get, tokens) if i is not None]
+        if not ids:
+            continue
+        buffer.extend(ids)
+        buffer.append(-1)
+        n_tokens += len(ids)
+        n_documents += 1
+        if len(buffer) >= shard_tokens:
+            write_shard()
+    if buffer:
+        write_shard()
+    if n_tokens == 0:
+        raise CorpusError("the corpus is empty: no in-vocabulary tokens found")
+    meta = {
+        "n_tokens": n_tokens,
+        "n_documents": n_documents,
+        "n_shards": n_shards,
+        "vocab_size": len(vocab),
+        "min_count": min_count,
+        "max_vocab": max_vocab,
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    return EncodedCorpus(out_dir, vocab, meta)

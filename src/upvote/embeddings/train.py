@@ -1,0 +1,553 @@
+"""The CPU word2vec engine: numba kernels run by Hogwild threads over memory-mapped id shards.
+
+word2vec.c's algorithm (Mikolov et al. 2013), step for step: sub-sampling of frequent words, a
+dynamic window drawn per centre word, negative sampling from unigram**0.75, a learning rate that
+decays linearly with global progress, plain SGD applied in place to syn0 / syn1neg.
+
+Skip-gram uses HogBatch (Ji et al. 2016): the context words of one centre word share one draw of K
+noise words, so a window is one small (contexts x (1 + K)) block of dot products and every output
+row is read and written once per window instead of once per pair. docs/word2vec.md has the
+measurement that chose it over per-pair updates.
+
+Threads: each epoch is cut into jobs of ~JOB_WORDS tokens at document boundaries; `threads` Python
+threads take jobs from a queue and call a kernel compiled with nogil=True, so they run in parallel
+on the shared arrays without locks (Hogwild, as word2vec.c and gensim do). Each job seeds its own
+random generator from (seed, epoch, job), and its learning rate depends only on its position in the
+corpus: one thread and a fixed seed give bit-identical vectors, and a run resumed from an epoch
+checkpoint ends exactly where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.params import Word2VecParams
+from upvote.embeddings.vectors import KeyedVectors
+
+JOB_WORDS = 20_000
+MAX_EXP = 6.0  # sigmoid arguments are clipped to [-6, 6], as word2vec.c's table does
+CHECKPOINT = "checkpoint.npz"
+
+Progress = Callable[[int, float], None]  # (corpus words done since the last call, mean loss)
+
+# word2vec.c's linear congruential generator: cheap, and identical on every platform.
+_LCG_A = np.uint64(25214903917)
+_LCG_C = np.uint64(11)
+_SHIFT = np.uint64(16)
+_MASK16 = np.uint64(0xFFFF)
+
+
+@njit(inline="always")
+def _next(state):
+    return state * _LCG_A + _LCG_C
+
+
+@njit(inline="always")
+def _draw_noise(state, cum_table):
+    """A noise word: bisect_left(cum_table, r) for r uniform below cum_table[-1] (gensim)."""
+    r = np.int64((state >> _SHIFT) % np.uint64(cum_table[-1]))
+    lo, hi = 0, cum_table.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cum_table[mid] < r:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(inline="always")
+def _sigmoid_grad(f, label, alpha):
+    """(gradient scale, loss) of one logistic example: g = (label - sigmoid(f)) * alpha."""
+    f = min(max(f, -MAX_EXP), MAX_EXP)
+    e = np.exp(-f)
+    s = 1.0 / (1.0 + e)
+    loss = np.log1p(e)  # -log(sigmoid(f))
+    if label == 0:
+        loss += f  # -log(1 - sigmoid(f))
+    return np.float32((label - s) * alpha), loss
+
+
+@njit(inline="always")
+def _subsample(tokens, start, end, keep, sentence, state):
+    """Copy the kept words of tokens[start:end] into sentence; return (length, rng state)."""
+    m = 0
+    for i in range(start, end):
+        w = tokens[i]
+        p = keep[w]
+        if p < 1.0:
+            state = _next(state)
+            if p < np.float32(state & _MASK16) / np.float32(65536.0):
+                continue
+        sentence[m] = w
+        m += 1
+    return m, state
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def sg_kernel(tokens, syn0, syn1neg, keep, cum_table, window, negative, alpha0, alpha1, seed):
+    """Skip-gram + negative sampling over one job (HogBatch); returns (loss, examples, words)."""
+    n = tokens.shape[0]
+    dim = syn0.shape[1]
+    sentence = np.empty(n, dtype=np.int32)
+    targets = np.empty(negative + 1, dtype=np.int64)
+    labels = np.zeros(negative + 1, dtype=np.int64)
+    labels[0] = 1
+    contexts = np.empty(2 * window, dtype=np.int64)
+    grads = np.empty((2 * window, negative + 1), dtype=np.float32)
+    neu1e = np.empty((2 * window, dim), dtype=np.float32)
+    state = seed
+    loss = 0.0
+    examples = 0
+    words = 0
+    start = 0
+    while start < n:
+        end = start
+        while end < n and tokens[end] >= 0:
+            end += 1
+        words += end - start
+        m, state = _subsample(tokens, start, end, keep, sentence, state)
+        alpha = alpha0 + (alpha1 - alpha0) * start / n
+        for pos in range(m):
+            state = _next(state)
+            b = np.int64(state % np.uint64(window))
+            lo = max(0, pos - window + b)
+            hi = min(m, pos + window + 1 - b)
+            centre = sentence[pos]
+            nc = 0
+            for j in range(lo, hi):
+                if j != pos:
+                    contexts[nc] = sentence[j]
+                    nc += 1
+            if nc == 0:
+                continue
+            targets[0] = centre
+            for k in range(1, negative + 1):
+                state = _next(state)
+                t = _draw_noise(state, cum_table)
+                targets[k] = -1 if t == centre else t
+            # the (contexts x targets) block of gradient scales, from the vectors before the update
+            for c in range(nc):
+                row = contexts[c]
+                for k in range(negative + 1):
+                    t = targets[k]
+                    if t < 0:
+                        grads[c, k] = 0.0
+                        continue
+                    f = np.float32(0.0)
+                    for d in range(dim):
+                        f += syn0[row, d] * syn1neg[t, d]
+                    g, example_loss = _sigmoid_grad(f, labels[k], alpha)
+                    grads[c, k] = g
+                    loss += example_loss
+                    examples += 1
+            # input errors from the old output rows: neu1e[c] = sum_k g[c, k] * syn1neg[t_k]
+            for c in range(nc):
+                for d in range(dim):
+                    neu1e[c, d] = 0.0
+                for k in range(negative + 1):
+                    t = targets[k]
+                    if t >= 0:
+                        g = grads[c, k]
+                        for d in range(dim):
+                            neu1e[c, d] += g * syn1neg[t, d]
+            # output rows from the old input rows: syn1neg[t_k] += sum_c g[c, k] * syn0[c]
+            for k in range(negative + 1):
+                t = targets[k]
+                if t < 0:
+                    continue
+                for c in range(nc):
+                    g = grads[c, k]
+                    row = contexts[c]
+                    for d in range(dim):
+                        syn1neg[t, d] += g * syn0[row, d]
+            for c in range(nc):
+                row = contexts[c]
+                for d in range(dim):
+                    syn0[row, d] += neu1e[c, d]
+        start = end + 1
+    return loss, examples, words
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def sg_pair_kernel(tokens, syn0, syn1neg, keep, cum_table, window, negative, alpha0, alpha1, seed):
+    """Skip-gram + negative sampling per pair, exactly as word2vec.c (fresh noise per pair)."""
+    n = tokens.shape[0]
+    dim = syn0.shape[1]
+    sentence = np.empty(n, dtype=np.int32)
+    neu1e = np.empty(dim, dtype=np.float32)
+    state = seed
+    loss = 0.0
+    examples = 0
+    words = 0
+    start = 0
+    while start < n:
+        end = start
+        while end < n and tokens[end] >= 0:
+            end += 1
+        words += end - start
+        m, state = _subsample(tokens, start, end, keep, sentence, state)
+        alpha = alpha0 + (alpha1 - alpha0) * start / n
+        for pos in range(m):
+            state = _next(state)
+            b = np.int64(state % np.uint64(window))
+            lo = max(0, pos - window + b)
+            hi = min(m, pos + window + 1 - b)
+            centre = sentence[pos]
+            for j in range(lo, hi):
+                if j == pos:
+                    continue
+                row = sentence[j]
+                neu1e[:] = 0.0
+                for k in range(negative + 1):
+                    if k == 0:
+                        t = centre
+                        label = 1
+                    else:
+                        state = _next(state)
+                        t = _draw_noise(state, cum_table)
+                        if t == centre:
+                            continue
+                        label = 0
+                    f = np.float32(0.0)
+                    for d in range(dim):
+                        f += syn0[row, d] * syn1neg[t, d]
+                    g, example_loss = _sigmoid_grad(f, label, alpha)
+                    loss += example_loss
+                    examples += 1
+                    for d in range(dim):
+                        neu1e[d] += g * syn1neg[t, d]
+                    for d in range(dim):
+                        syn1neg[t, d] += g * syn0[row, d]
+                for d in range(dim):
+                    syn0[row, d] += neu1e[d]
+        start = end + 1
+    return loss, examples, words
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def cbow_kernel(
+    tokens, syn0, syn1neg, keep, cum_table, window, negative, alpha0, alpha1, seed, cbow_mean
+):
+    """CBOW + negative sampling as word2vec.c: the (mean of the) context vectors predicts the
+    centre word against K noise words; the error goes back, unscaled, to every context row."""
+    n = tokens.shape[0]
+    dim = syn0.shape[1]
+    sentence = np.empty(n, dtype=np.int32)
+    neu1 = np.empty(dim, dtype=np.float32)
+    neu1e = np.empty(dim, dtype=np.float32)
+    state = seed
+    loss = 0.0
+    examples = 0
+    words = 0
+    start = 0
+    while start < n:
+        end = start
+        while end < n and tokens[end] >= 0:
+            end += 1
+        words += end - start
+        m, state = _subsample(tokens, start, end, keep, sentence, state)
+        alpha = alpha0 + (alpha1 - alpha0) * start / n
+        for pos in range(m):
+            state = _next(state)
+            b = np.int64(state % np.uint64(window))
+            lo = max(0, pos - window + b)
+            hi = min(m, pos + window + 1 - b)
+            centre = sentence[pos]
+            neu1[:] = 0.0
+            nc = 0
+            for j in range(lo, hi):
+                if j != pos:
+                    row = sentence[j]
+                    for d in range(dim):
+                        neu1[d] += syn0[row, d]
+                    nc += 1
+            if nc == 0:
+                continue
+            if cbow_mean:
+                for d in range(dim):
+                    neu1[d] /= nc
+            neu1e[:] = 0.0
+            for k in range(negative + 1):
+                if k == 0:
+                    t = centre
+                    label = 1
+                else:
+                    state = _next(state)
+                    t = _draw_noise(state, cum_table)
+                    if t == centre:
+                        continue
+                    label = 0
+                f = np.float32(0.0)
+                for d in range(dim):
+                    f += neu1[d] * syn1neg[t, d]
+                g, example_loss = _sigmoid_grad(f, label, alpha)
+                loss += example_loss
+                examples += 1
+                for d in range(dim):
+                    neu1e[d] += g * syn1neg[t, d]
+                for d in range(dim):
+                    syn1neg[t, d] += g * neu1[d]
+            for j in range(lo, hi):
+                if j != pos:
+                    row = sentence[j]
+                    for d in range(dim):
+                        syn0[row, d] += neu1e[d]
+        start = end + 1
+    return loss, examples, words
+
+
+def _job_bounds(shard: np.ndarray, job_words: int) -> list[tuple[int, int]]:
+    """Cut a shard into jobs of ~job_words tokens, at document separators where there is one."""
+    n = shard.shape[0]
+    separators = np.flatnonzero(np.asarray(shard) < 0)
+    bounds, start = [], 0
+    while start < n:
+        target = start + job_words
+        if target >= n:
+            bounds.append((start, n))
+            break
+        i = np.searchsorted(separators, target)
+        cut = int(separators[i]) + 1 if i < len(separators) else target
+        cut = min(cut, start + 2 * job_words)  # a huge document is cut anyway
+        bounds.append((start, cut))
+        start = cut
+    return bounds
+
+
+def _job_seed(seed: int, epoch: int, job: int) -> np.uint64:
+    return np.random.SeedSequence([seed, epoch, job]).generate_state(1, np.uint64)[0]
+
+
+def init_weights(vocab_size: int, params: Word2VecParams) -> tuple[np.ndarray, np.ndarray]:
+    """syn0 uniform in [-0.5/D, 0.5/D), syn1neg zeros (word2vec.c)."""
+    rng = np.random.default_rng(params.seed)
+    dim = params.vector_size
+    syn0 = ((rng.random((vocab_size, dim), dtype=np.float32) - 0.5) / dim).astype(np.float32)
+    return syn0, np.zeros((vocab_size, dim), dtype=np.float32)
+
+
+def train_epoch(
+    corpus: EncodedCorpus,
+    syn0: np.ndarray,
+    syn1neg: np.ndarray,
+    params: Word2VecParams,
+    epoch: int,
+    progress: Progress | None = None,
+    job_words: int = JOB_WORDS,
+) -> float:
+    """One pass over the corpus with `params.threads` Hogwild threads; returns the mean loss."""
+    keep = corpus.vocab.keep_probability(params.sample)
+    cum_table = corpus.vocab.noise_table(params.ns_exponent)
+    shards = list(corpus.shards())
+    jobs = [(s, a, b) for s, shard in enumerate(shards) for a, b in _job_bounds(shard, job_words)]
+    epoch_len = sum(len(shard) for shard in shards)
+    offsets = np.cumsum([0] + [len(shard) for shard in shards])
+    total = epoch_len * params.epochs
+    a0, a1 = params.start_alpha, params.min_alpha
+
+    def alpha_at(shard: int, position: int) -> float:
+        done = epoch * epoch_len + offsets[shard] + position
+        return max(a1, a0 - (a0 - a1) * done / total)
+
+    todo: queue.Queue = queue.Queue()
+    for job in enumerate(jobs):
+        todo.put(job)
+    lock = threading.Lock()
+    totals = {"loss": 0.0, "examples": 0, "words": 0}
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not errors:
+            try:
+                j, (s, a, b) = todo.get_nowait()
+            except queue.Empty:
+                return
+            tokens = np.ascontiguousarray(shards[s][a:b])
+            common = (
+                tokens, syn0, syn1neg, keep, cum_table, params.window, params.negative,
+                alpha_at(s, a), alpha_at(s, b), _job_seed(params.seed, epoch, j),
+            )  # fmt: skip
+            try:
+                if params.sg:
+                    loss, examples, words = sg_kernel(*common)
+                else:
+                    loss, examples, words = cbow_kernel(*common, params.cbow_mean)
+            except BaseException as error:  # surface a worker's failure in the main thread
+                errors.append(error)
+                return
+            with lock:
+                totals["loss"] += loss
+                totals["examples"] += examples
+                totals["words"] += words
+                if progress is not None:
+                    progress(words, totals["loss"] / max(totals["examples"], 1))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(params.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return totals["loss"] / max(totals["examples"], 1)
+
+
+def _save_checkpoint(directory: Path, syn0, syn1neg, params: Word2VecParams, epoch: int, losses):
+    """Write checkpoint.npz atomically (temp file + rename): a kill never leaves half a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = json.dumps({"epochs_done": epoch, "params": params.to_dict(), "losses": losses})
+    with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as f:
+        np.savez(f, syn0=syn0, syn1neg=syn1neg, state=np.array(state))
+    os.replace(f.name, directory / CHECKPOINT)
+
+
+def load_checkpoint(directory: Path) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    path = Path(directory) / CHECKPOINT
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return data["syn0"], data["syn1neg"], json.loads(str(data["state"]))
+
+
+def _resolve_params(params: Word2VecParams | None, overrides: dict) -> Word2VecParams:
+    names = {f.name for f in fields(Word2VecParams)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"unknown word2vec parameter(s) {unknown}; known: {sorted(names)}")
+    return replace(params or Word2VecParams(), **overrides)
+
+
+def _as_encoded(corpus, params: Word2VecParams, workdir: Path) -> EncodedCorpus:
+    """Encode a text file path or an iterable of token lists; pass an EncodedCorpus through."""
+    if isinstance(corpus, EncodedCorpus):
+        return corpus
+    if isinstance(corpus, str | os.PathLike):
+        from upvote.tokenizer import WordTokenizer
+
+        documents: Iterable = iter_documents(corpus)
+        tokenize = WordTokenizer().tokenize
+    else:
+        documents, tokenize = corpus, None
+    return encode_corpus(
+        documents,
+        workdir,
+        min_count=params.min_count,
+        max_vocab=params.max_vocab,
+        tokenize=tokenize,
+    )
+
+
+def train(
+    corpus,
+    params: Word2VecParams | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | Progress = False,
+    **overrides,
+) -> KeyedVectors:
+    """Train word2vec, gensim style: `train(sentences, vector_size=100, sg=True, epochs=5)`.
+
+    corpus: an iterable of token lists (re-iterable, like gensim `sentences`), a text file path
+    (text8 style), or an EncodedCorpus. checkpoint_dir: where a checkpoint is written after every
+    epoch; resume=True continues from it. progress: True for a progress bar, or a callback
+    (words done, mean loss).
+    """
+    params = _resolve_params(params, overrides)
+    with tempfile.TemporaryDirectory(prefix="upvote-corpus-") as workdir:
+        encoded = _as_encoded(corpus, params, Path(workdir))
+        vocab = encoded.vocab
+        if params.device == "cuda":
+            from upvote.embeddings.torch_engine import train_torch
+
+            with _progress_bar(progress, encoded.n_tokens * params.epochs) as callback:
+                syn0, _ = train_torch(encoded, params, callback)
+        else:
+            syn0 = _train_cpu(encoded, params, checkpoint_dir, resume, progress)
+    return KeyedVectors(vocab.words, syn0, vocab.counts)
+
+
+def _train_cpu(
+    corpus: EncodedCorpus,
+    params: Word2VecParams,
+    checkpoint_dir: str | Path | None,
+    resume: bool,
+    progress: bool | Progress,
+) -> np.ndarray:
+    start_epoch, losses = 0, []
+    state = load_checkpoint(Path(checkpoint_dir)) if (resume and checkpoint_dir) else None
+    if state is not None:
+        syn0, syn1neg, info = state
+        saved = Word2VecParams(**info["params"])
+        if replace(saved, threads=params.threads) != replace(params, threads=params.threads):
+            raise ValueError(
+                f"cannot resume: the checkpoint in {checkpoint_dir} was trained with {saved}, "
+                f"not {params}"
+            )
+        if syn0.shape != (len(corpus.vocab), params.vector_size):
+            raise ValueError(
+                f"cannot resume: the checkpoint in {checkpoint_dir} has another vocabulary"
+            )
+        start_epoch, losses = info["epochs_done"], info["losses"]
+    else:
+        syn0, syn1neg = init_weights(len(corpus.vocab), params)
+    total = corpus.n_tokens * params.epochs
+    with _progress_bar(progress, total, completed=corpus.n_tokens * start_epoch) as callback:
+        for epoch in range(start_epoch, params.epochs):
+            losses.append(train_epoch(corpus, syn0, syn1neg, params, epoch, callback))
+            if checkpoint_dir is not None:
+                _save_checkpoint(Path(checkpoint_dir), syn0, syn1neg, params, epoch + 1, losses)
+    return syn0
+
+
+class _progress_bar:
+    """A rich progress bar with words/s and the running loss, as a Progress callback."""
+
+    def __init__(self, progress: bool | Progress, total: int, completed: int = 0) -> None:
+        self.user = progress if callable(progress) else None
+        self.show = progress is True
+        self.total, self.completed = total, completed
+
+    def __enter__(self) -> Progress:
+        if self.show:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("word2vec"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TextColumn("{task.fields[wps]:>8} words/s"),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                TimeRemainingColumn(),
+            )
+            self.task = self.bar.add_task(
+                "train", total=self.total, completed=self.completed, wps="-", loss=float("nan")
+            )
+            self.bar.start()
+        self.t0, self.words = time.perf_counter(), 0
+        return self._update
+
+    def _update(self, words: int, loss: float) -> None:
+        self.words += words
+        if self.user is not None:
+            self.user(words, loss)
+        if self.show:
+            wps = self.words / max(time.perf_counter() - self.t0, 1e-9)
+            self.bar.update(self.task, advance=words, wps=f"{wps / 1e3:,.0f}k", loss=loss)
+
+    def __exit__(self, *exc) -> None:
+        if self.show:
+            self.bar.stop()
