@@ -1,0 +1,235 @@
+"""The HTTP service: ``create_app(settings)`` builds a FastAPI app around one loaded model.
+
+Endpoints: the MLX course contract (``/ping``, ``/version``, ``/how_many_upvotes``, ``/logs``),
+a JSON API (``/predict``, ``/explain``, ``/similar``), operations (``/health``, ``/metrics``,
+``/admin/reload``) and the web page at ``/``. OpenAPI docs are at ``/docs``.
+"""
+
+import logging
+import secrets
+import time
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from upvote.model.bundle import UpvoteModel
+from upvote.serve.config import ServeSettings
+from upvote.serve.metrics import Metrics, MetricsMiddleware
+from upvote.serve.predlog import PredictionLog
+from upvote.serve.schemas import (
+    ExplainOut,
+    HealthOut,
+    HowManyUpvotesIn,
+    HowManyUpvotesOut,
+    LogsOut,
+    Prediction,
+    PredictIn,
+    PredictOut,
+    ReloadIn,
+    ReloadOut,
+    SimilarOut,
+    SimilarWord,
+    Story,
+    TokenContribution,
+    VersionOut,
+)
+from upvote.serve.state import ModelHolder, ModelNotLoaded
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+PREDICTION_FIELDS = list(Prediction.model_fields)
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """The model's stories carry naive UTC times (like the dataset's ``time`` column)."""
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _model_input(story: Story) -> dict[str, Any]:
+    return {"title": story.title, "url": story.url, "by": story.by, "time": _naive_utc(story.time)}
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    holder = ModelHolder(settings.models_dir)
+    predlog = PredictionLog(settings.logs_dir, settings.log_max_bytes, settings.log_backups)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            holder.load(settings.model_version)
+        except Exception as error:  # keep running: /health says 503 until /admin/reload works
+            log.error("no model loaded at start-up: %s", error)
+        yield
+        predlog.close()
+
+    app = FastAPI(
+        title="upvote",
+        summary="Predict Hacker News upvotes from a story title.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.holder = holder
+    app.state.settings = settings
+
+    def current_model() -> UpvoteModel:
+        return holder.model  # read once per request: a reload never swaps it mid-request
+
+    Model = Annotated[UpvoteModel, Depends(current_model)]
+
+    def predict(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
+        frame = model.predict(stories)[PREDICTION_FIELDS]
+        rows = [
+            Prediction(**dict(zip(PREDICTION_FIELDS, map(float, row), strict=True)))
+            for row in frame.itertuples(index=False)
+        ]
+        for row in rows:
+            metrics.predictions.observe(row.predicted_score)
+        return rows
+
+    @app.exception_handler(ModelNotLoaded)
+    async def model_not_loaded(request: Request, error: ModelNotLoaded) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)  # the traceback stays in the log
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/ping", tags=["mlx"])
+    def ping() -> str:
+        """Liveness: always "ok" while the process runs (also the benchmark's no-op endpoint)."""
+        return "ok"
+
+    @app.get("/version", tags=["mlx"])
+    def version(model: Model) -> VersionOut:
+        return VersionOut(version=model.version)
+
+    @app.post("/how_many_upvotes", tags=["mlx"])
+    def how_many_upvotes(body: HowManyUpvotesIn, model: Model) -> HowManyUpvotesOut:
+        start = time.perf_counter()
+        story = Story(title=body.title, by=body.author, time=body.timestamp)
+        upvotes = predict(model, [_model_input(story)])[0].predicted_score
+        latency_ms = (time.perf_counter() - start) * 1000
+        predlog.append(model.version, body.model_dump(mode="json"), upvotes, latency_ms)
+        return HowManyUpvotesOut(upvotes=upvotes)
+
+    @app.get("/logs", tags=["mlx"])
+    def logs(model: Model, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> LogsOut:
+        """The newest prediction log records of the model now serving."""
+        return LogsOut(logs=predlog.tail(model.version, limit))
+
+    @app.post("/predict", tags=["api"])
+    def predict_batch(body: PredictIn, model: Model) -> PredictOut:
+        if len(body.stories) > settings.max_batch:
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["body", "stories"],
+                        "type": "too_long",
+                        "msg": f"at most {settings.max_batch} stories per request",
+                    }
+                ],
+            )
+        start = time.perf_counter()
+        rows = predict(model, [_model_input(story) for story in body.stories])
+        latency_ms = (time.perf_counter() - start) * 1000
+        for story, row in zip(body.stories, rows, strict=True):
+            predlog.append(
+                model.version,
+                story.model_dump(mode="json"),
+                row.predicted_score,
+                latency_ms / len(rows),
+            )
+        return PredictOut(version=model.version, predictions=rows)
+
+    @app.post("/explain", tags=["api"])
+    def explain(story: Story, model: Model) -> ExplainOut:
+        """Score one story, place it among real stories, and show what each token contributed."""
+        row = predict(model, [_model_input(story)])[0]
+        tokens = [
+            TokenContribution(token=t, contribution=float(c)) for t, c in model.explain(story.title)
+        ]
+        return ExplainOut(
+            version=model.version,
+            prediction=row,
+            percentile=float(model.percentile(row.predicted_score)),
+            tokens=tokens,
+        )
+
+    @app.get("/similar", tags=["api"])
+    def similar(
+        model: Model,
+        word: Annotated[str, Query(min_length=1, max_length=100)],
+        topn: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> SimilarOut:
+        """Nearest tokens to ``word`` in the model's embedding space."""
+        vectors = model.vectors
+        key = word if word in vectors else word.lower()
+        if key not in vectors:
+            raise HTTPException(404, f"word {word!r} is not in the model's vocabulary")
+        pairs = vectors.most_similar(positive=[key], topn=topn)
+        return SimilarOut(
+            word=key, similar=[SimilarWord(token=t, similarity=float(s)) for t, s in pairs]
+        )
+
+    @app.get("/health", tags=["ops"], responses={503: {"model": HealthOut}})
+    def health() -> Any:
+        if not holder.loaded:
+            return JSONResponse(
+                HealthOut(
+                    status="no model", model_loaded=False, version=None, release=settings.release
+                ).model_dump(),
+                status_code=503,
+            )
+        return HealthOut(
+            status="ok", model_loaded=True, version=holder.model.version, release=settings.release
+        )
+
+    @app.get("/metrics", tags=["ops"])
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload", tags=["ops"])
+    def reload(
+        body: ReloadIn | None = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> ReloadOut:
+        """Load a registry version (``latest`` by default) and swap it in once it works.
+
+        Needs ``Authorization: Bearer <UPVOTE_ADMIN_TOKEN>``; without a configured token reloads
+        are disabled. A bundle that fails to load or to score is refused: the old model stays.
+        """
+        expected = settings.admin_token
+        if not expected:
+            raise HTTPException(403, "reload is disabled: set UPVOTE_ADMIN_TOKEN")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(401, "wrong or missing admin token")
+        wanted = (body or ReloadIn()).version
+        try:
+            previous, new = holder.load(wanted)
+        except Exception as error:
+            log.warning("refused model %s: %s", wanted, error)
+            raise HTTPException(
+                409,
+                f"model {wanted!r} refused, still serving the old one: "
+                f"{type(error).__name__}: {error}",
+            ) from error
+        return ReloadOut(previous=previous, version=new)
+
+    return app

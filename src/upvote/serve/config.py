@@ -1,0 +1,15 @@
+"""Service settings: the project settings plus the knobs only the HTTP service needs.
+
+All come from the environment with the ``UPVOTE_`` prefix, e.g. ``UPVOTE_MAX_BATCH=500``.
+"""
+
+from upvote.settings import Settings
+
+
+class ServeSettings(Settings):
+    release: str | None = None  # the image/build being served (set by the Dockerfile), for /health
+    model_version: str = "latest"  # which registry version to serve at start-up
+    max_batch: int = 256  # stories per POST /predict; bigger batches get a 422
+    max_title_chars: int = 300  # HN caps titles at 80; 300 leaves room without allowing abuse
+    log_max_bytes: int = 10_000_000  # prediction log file size before it is rotated
+    log_backups: int = 5  # rotated prediction log files kept per model version

@@ -1,0 +1,117 @@
+"""Request and response bodies of every endpoint (pydantic), so bad input is a 422 naming the field."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# The first Hacker News story is from October 2006; a story cannot come from far in the future.
+EARLIEST = datetime(2006, 10, 1, tzinfo=UTC)
+MAX_TITLE_CHARS = 300  # also ServeSettings.max_title_chars' default; the schema is the hard cap
+
+
+def _check_timestamp(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # naive times are taken as UTC, like HN's own API
+        value = value.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    if not EARLIEST <= value <= now.replace(year=now.year + 1):
+        raise ValueError("timestamp must lie between 2006-10-01 and one year from now")
+    return value
+
+
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_CHARS)
+]
+Timestamp = Annotated[datetime | None, AfterValidator(_check_timestamp)]
+Text = Annotated[str | None, StringConstraints(max_length=2000)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors too: a typo such as ``titel`` must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HowManyUpvotesIn(Strict):
+    """The MLX course contract; ``timestamp`` is ISO 8601 or Unix seconds."""
+
+    author: Text = None
+    title: Title
+    timestamp: Timestamp = None
+
+
+class HowManyUpvotesOut(BaseModel):
+    upvotes: float
+
+
+class Story(Strict):
+    title: Title
+    url: Text = None
+    by: Text = None
+    time: Timestamp = None
+
+
+class PredictIn(Strict):
+    stories: list[Story] = Field(min_length=1)
+
+
+class Prediction(BaseModel):
+    predicted_score: float
+    predicted_log1p: float
+    p10: float
+    p50: float
+    p90: float
+    p_reach_100: float
+
+
+class PredictOut(BaseModel):
+    version: str
+    predictions: list[Prediction]
+
+
+class TokenContribution(BaseModel):
+    token: str
+    contribution: float
+
+
+class ExplainOut(BaseModel):
+    version: str
+    prediction: Prediction
+    percentile: float = Field(description="share of real stories (0-100) scoring below this one")
+    tokens: list[TokenContribution]
+
+
+class SimilarWord(BaseModel):
+    token: str
+    similarity: float
+
+
+class SimilarOut(BaseModel):
+    word: str
+    similar: list[SimilarWord]
+
+
+class VersionOut(BaseModel):
+    version: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    model_loaded: bool
+    version: str | None
+    release: str | None
+
+
+class LogsOut(BaseModel):
+    logs: list[dict]
+
+
+class ReloadIn(Strict):
+    version: str = "latest"
+
+
+class ReloadOut(BaseModel):
+    previous: str | None
+    version: str

@@ -1,0 +1,32 @@
+"""The prediction log: append-only JSON lines per model version, rotated by size."""
+
+from upvote.serve.predlog import PredictionLog
+
+
+def test_records_survive_a_restart_and_are_per_version(tmp_path):
+    log = PredictionLog(tmp_path, max_bytes=1_000_000, backups=2)
+    log.append("v1", {"title": "a"}, 3.5, 1.25)
+    log.append("v2", {"title": "b"}, 7.0, 2.0)
+    log.close()
+
+    reopened = PredictionLog(tmp_path, max_bytes=1_000_000, backups=2)
+    reopened.append("v1", {"title": "c"}, 4.0, 1.0)
+    records = reopened.tail("v1", limit=10)
+    assert [r["Input"]["title"] for r in records] == ["a", "c"]
+    assert set(records[0]) == {"Timestamp", "Version", "Input", "Prediction", "Latency"}
+    assert records[0]["Version"] == "v1" and records[0]["Prediction"] == 3.5
+    assert [r["Input"]["title"] for r in reopened.tail("v2", limit=10)] == ["b"]
+
+
+def test_rotation_keeps_size_bounded_and_newest_records(tmp_path):
+    log = PredictionLog(tmp_path, max_bytes=400, backups=2)
+    for i in range(40):
+        log.append("v1", {"title": f"story {i}"}, float(i), 1.0)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["predictions-v1.jsonl", "predictions-v1.jsonl.1", "predictions-v1.jsonl.2"]
+    assert all((tmp_path / name).stat().st_size <= 400 for name in files)
+    titles = [r["Input"]["title"] for r in log.tail("v1", limit=5)]
+    assert titles == [f"story {i}" for i in range(35, 40)]
+    # older records were dropped with the oldest file, never duplicated
+    everything = [r["Input"]["title"] for r in log.tail("v1", limit=1000)]
+    assert len(everything) == len(set(everything)) < 40
