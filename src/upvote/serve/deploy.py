@@ -15,16 +15,17 @@ locked-down CI sandbox: ``UPVOTE_PODMAN`` (default ``podman``, e.g. ``podman --r
 ``--ulimit nofile=20000:20000``).
 """
 
+import contextlib
 import os
 import shlex
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from upvote.serve.proxy import write_upstream
 
@@ -41,8 +42,9 @@ def free_port() -> int:
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
         return False
 
 
@@ -130,10 +132,8 @@ class Deployment:
     def stop_proxy(self) -> None:
         pid_file = self.state_dir / "proxy.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), 15)
-            except ProcessLookupError:
-                pass
             pid_file.unlink()
 
     def deploy(self, image: str) -> str:

@@ -1,4 +1,4 @@
-"""Request and response bodies of every endpoint (pydantic), so bad input is a 422 naming the field."""
+"""Request and response bodies of every endpoint: bad input becomes a 422 naming the field."""
 
 from datetime import UTC, datetime
 from typing import Annotated
