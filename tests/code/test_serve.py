@@ -1,0 +1,179 @@
+"""The HTTP service on a real (small) trained model, through FastAPI's TestClient."""
+
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from upvote.serve.app import create_app
+from upvote.serve.config import ServeSettings
+
+from .conftest import ADMIN_TOKEN
+
+STORY = {"author": "pg", "title": "Show HN: A tiny word2vec in PyTorch", "timestamp": 1700000000}
+
+
+def error_fields(response) -> list[str]:
+    assert response.status_code == 422, response.text
+    return [str(error["loc"][-1]) for error in response.json()["detail"]]
+
+
+def test_mlx_contract(client):
+    assert client.get("/ping").json() == "ok"
+    version = client.get("/version").json()["version"]
+    assert version
+    response = client.post("/how_many_upvotes", json=STORY)
+    assert response.status_code == 200, response.text
+    upvotes = response.json()["upvotes"]
+    assert isinstance(upvotes, float) and upvotes >= 0
+    logs = client.get("/logs").json()["logs"]
+    assert len(logs) == 1
+    record = logs[0]
+    assert set(record) == {"Timestamp", "Version", "Input", "Prediction", "Latency"}
+    assert record["Version"] == version and record["Prediction"] == upvotes
+    assert record["Input"]["title"] == STORY["title"] and record["Latency"] > 0
+
+
+def test_logs_survive_a_restart(settings):
+    with TestClient(create_app(settings)) as first:
+        first.post("/how_many_upvotes", json=STORY)
+        first.post("/how_many_upvotes", json={**STORY, "title": "Ask HN: Second story"})
+    with TestClient(create_app(settings)) as second:
+        titles = [r["Input"]["title"] for r in second.get("/logs").json()["logs"]]
+    assert titles == [STORY["title"], "Ask HN: Second story"]
+    version = second.app.state.holder.model.version
+    assert (settings.logs_dir / f"predictions-{version}.jsonl").exists()
+
+
+def test_same_story_same_prediction_in_every_endpoint(client):
+    mlx = client.post("/how_many_upvotes", json=STORY).json()["upvotes"]
+    story = {"title": STORY["title"], "by": "pg", "time": STORY["timestamp"]}
+    batch = client.post("/predict", json={"stories": [story, {"title": "Rust 2.0 released"}]})
+    assert batch.status_code == 200, batch.text
+    first, second = batch.json()["predictions"]
+    assert first["predicted_score"] == pytest.approx(mlx)
+    for row in (first, second):
+        assert row["p10"] <= row["p50"] <= row["p90"]
+        assert 0 <= row["p_reach_100"] <= 1
+
+
+def test_explain_gives_percentile_and_token_contributions(client):
+    response = client.post("/explain", json={"title": "Why Rust is faster than Python"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 0 <= body["percentile"] <= 100
+    assert body["tokens"] and all(isinstance(t["contribution"], float) for t in body["tokens"])
+
+
+def test_similar_words(client):
+    word = client.app.state.holder.model.vectors.index_to_key[50]
+    response = client.get("/similar", params={"word": word, "topn": 5})
+    assert response.status_code == 200, response.text
+    similar = response.json()["similar"]
+    assert len(similar) == 5 and word not in [s["token"] for s in similar]
+    sims = [s["similarity"] for s in similar]
+    assert sims == sorted(sims, reverse=True)
+    missing = client.get("/similar", params={"word": "qqzzxxnotaword"})
+    assert missing.status_code == 404 and "qqzzxxnotaword" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 301}, "title"),
+        ({"title": 123}, "title"),
+        ({"author": "pg"}, "title"),
+        ({"title": "ok", "timestamp": "yesterday"}, "timestamp"),
+        ({"title": "ok", "timestamp": "1990-01-01T00:00:00Z"}, "timestamp"),
+        ({"title": "ok", "timestamp": 99999999999}, "timestamp"),
+        ({"title": "ok", "author": ["pg"]}, "author"),
+        ({"title": "ok", "titel": "typo"}, "titel"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(client, body, field):
+    assert field in error_fields(client.post("/how_many_upvotes", json=body))
+
+
+def test_batches_are_bounded(client, settings):
+    too_many = {"stories": [{"title": f"story {i}"} for i in range(settings.max_batch + 1)]}
+    assert "stories" in error_fields(client.post("/predict", json=too_many))
+    assert "stories" in error_fields(client.post("/predict", json={"stories": []}))
+    assert "title" in error_fields(client.post("/predict", json={"stories": [{"url": "x"}]}))
+
+
+def test_unexpected_errors_are_a_500_without_traceback(settings):
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_no_model_yet_is_a_503_not_a_crash(tmp_path):
+    empty = ServeSettings(data_dir=tmp_path, log_dir=tmp_path / "logs")
+    with TestClient(create_app(empty)) as client:
+        assert client.get("/ping").status_code == 200
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["model_loaded"] is False
+        assert client.post("/how_many_upvotes", json=STORY).status_code == 503
+
+
+def test_metrics_count_requests_and_predictions(client):
+    for _ in range(3):
+        client.post("/how_many_upvotes", json=STORY)
+    client.post("/how_many_upvotes", json={"title": ""})
+    text = client.get("/metrics").text
+    assert (
+        'upvote_http_requests_total{endpoint="/how_many_upvotes",method="POST",status="200"} 3.0'
+        in text
+    )
+    assert 'endpoint="/how_many_upvotes",method="POST",status="422"} 1.0' in text
+    assert 'upvote_http_request_seconds_count{endpoint="/how_many_upvotes"} 4.0' in text
+    assert "upvote_predicted_score_count 3.0" in text
+
+
+def test_reload_needs_the_token_and_refuses_broken_bundles(client, settings):
+    version = client.get("/version").json()["version"]
+    assert client.post("/admin/reload").status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/admin/reload", headers=wrong).status_code == 401
+
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    broken = settings.models_dir / "broken"
+    shutil.copytree(settings.models_dir / version, broken)
+    for file in broken.iterdir():
+        if file.is_file():
+            file.write_bytes(b"\0garbage")
+    try:
+        refused = client.post("/admin/reload", headers=auth, json={"version": "broken"})
+    finally:
+        shutil.rmtree(broken)
+    assert refused.status_code == 409 and "broken" in refused.json()["detail"]
+    assert client.get("/version").json()["version"] == version  # the old model keeps serving
+    assert client.post("/how_many_upvotes", json=STORY).status_code == 200
+
+    reloaded = client.post("/admin/reload", headers=auth)
+    assert reloaded.status_code == 200, reloaded.text
+    assert reloaded.json() == {"previous": version, "version": version}
+
+
+def test_reload_is_disabled_without_a_configured_token(trained_dir, tmp_path):
+    settings = ServeSettings(data_dir=trained_dir, log_dir=tmp_path, admin_token=None)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/admin/reload", headers={"Authorization": "Bearer "})
+    assert response.status_code == 403
+
+
+def test_openapi_documents_every_endpoint(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ["/ping", "/version", "/how_many_upvotes", "/logs", "/predict", "/explain",
+                 "/similar", "/health", "/metrics", "/admin/reload"]:  # fmt: skip
+        assert path in paths
