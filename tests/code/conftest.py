@@ -1,6 +1,7 @@
 """Fixtures of the service tests: one real, small model trained once per session."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,3 +76,48 @@ def live_server(trained_dir, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# --- containers (buildah/podman); these tests are marked `containers` -------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+# Flags this CI sandbox needs (no systemd, no user namespaces); harmless on a normal host.
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+PODMAN_RUN_ARGS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+CONTAINER_TOOLS = ["buildah", "podman", "debootstrap"]
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=300)
+    assert not check or done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+@pytest.fixture(scope="session")
+def api_image() -> str:
+    """The API image built from docker/api.Dockerfile (buildah layer cache makes reruns fast)."""
+    missing = [tool for tool in CONTAINER_TOOLS if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install -y {' '.join(missing)})")
+    tag = "localhost/upvote-api:test"
+    done = subprocess.run(
+        [str(REPO / "docker" / "build.sh"), "api", tag],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return tag
+
+
+def wait_healthy(url: str, timeout: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = httpx.get(f"{url}/health", timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url}/health not healthy after {timeout} s"
+        time.sleep(0.5)

