@@ -97,6 +97,13 @@ class PostgresServer:
             conn.execute(SCHEMA_SQL)
         return server
 
+    def clone(self, name: str) -> str:
+        """A fresh copy of database ``hn`` (CREATE DATABASE ... TEMPLATE); returns its DSN."""
+        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE hn')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "db"), "-m", "immediate",
                   "-w", "stop")  # fmt: skip
