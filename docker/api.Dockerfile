@@ -5,7 +5,13 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# Runs as this unprivileged user (numeric in USER below); same layers in both images.
+RUN useradd --system --uid 10001 --create-home app \
+    && mkdir -p /data /var/log/app \
+    && chown app:app /data /var/log/app
 
 # CPU-only PyTorch in its own layer (the biggest, changes least). It comes from the PyTorch CPU
 # index; a build machine without that index puts torch-2.13.0+cpu-*.whl into docker/wheels/ and
@@ -15,19 +21,22 @@ ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN --mount=type=bind,source=docker/wheels,target=/wheels \
     --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    pip install --find-links /wheels ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} "torch==2.13.0"
+    PIP_EXTRA_INDEX_URL="$TORCH_INDEX" pip install --find-links /wheels torch==2.13.0
 
+# Dependencies in their own layer (rebuilt only when pyproject.toml changes): install the
+# project once as an empty package to get them, then the real code without touching them.
 WORKDIR /app
 COPY pyproject.toml README.md ./
+RUN --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    mkdir -p src/upvote && touch src/upvote/__init__.py \
+    && pip install . && pip uninstall --yes upvote && rm -rf src
 COPY src ./src
 RUN --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    pip install . && rm -rf /app/src
+    pip install --no-deps . && rm -rf /app/src
 
-RUN useradd --system --uid 10001 --create-home app \
-    && mkdir -p /data /var/log/app \
-    && chown app:app /data /var/log/app
-USER app
+USER 10001
 
 ARG RELEASE=dev
 ENV UPVOTE_DATA_DIR=/data \

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 kind="${1:?usage: docker/build.sh api|train [TAG]}"
 tag="${2:-localhost/upvote-$kind:dev}"
 docker/build-base.sh localhost/python:3.11-slim
-args=(--isolation chroot --layers -f "docker/$kind.Dockerfile" -t "$tag")
+args=(--isolation chroot --layers --format docker -f "docker/$kind.Dockerfile" -t "$tag")
 wheel="$(ls "${TORCH_WHEEL_DIR:-/opt/wheels}"/torch-2.13.0+cpu-cp311-*.whl 2>/dev/null | head -1 || true)"
 if [ -n "$wheel" ]; then
   ln -f "$wheel" docker/wheels/ 2>/dev/null || cp -u "$wheel" docker/wheels/
