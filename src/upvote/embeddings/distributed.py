@@ -1,0 +1,234 @@
+"""Distributed word2vec under torchrun: column-partitioned model groups x data-parallel replicas.
+
+    torchrun --standalone --nproc-per-node 4 -m upvote embed train CORPUS \
+        --model-parallel 2 --out DIR
+
+The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_parallel):
+
+- Model parallelism (Ordentlich et al., CIKM 2016). Rank r of a group holds dimensions
+  [r*D/M, (r+1)*D/M) of every row of syn0 and syn1neg, so a vocabulary M times larger than one
+  machine's memory fits. All ranks of a group draw the same pairs and noise words (same seed, same
+  chunks); each computes partial dot products on its slice, one all_reduce sums those
+  batch x (1 + K) scalars, and each rank applies the sigmoid gradients to its own slice. The traffic
+  per step is O(batch x K) scalars, independent of D.
+- Data parallelism. The model groups train on disjoint chunks of the corpus (chunk i goes to group
+  i mod G) and average their parameters every `average_every` steps and at each epoch's end (one
+  all_reduce per slice over the ranks that hold the same slice).
+
+Per-rank checkpoints are written after every epoch (DIR/checkpoints/rank*-epoch*.pt) and a rerun
+with resume=True continues from the last epoch every rank finished. The final vectors are gathered
+block by block into a file-backed array on rank 0 and written as DIR/vectors.txt, so no rank ever
+holds the full V x D matrix in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from upvote.embeddings.corpus import EncodedCorpus
+from upvote.embeddings.params import Word2VecParams
+from upvote.embeddings.torch_engine import (
+    BATCH_WORDS,
+    Progress,
+    Sampler,
+    Schedule,
+    Step,
+    chunks,
+    count_words,
+    init_vectors,
+    load_checkpoint,
+    resolve_device,
+    run_epoch,
+    save_checkpoint,
+)
+from upvote.embeddings.vectors import KeyedVectors
+
+AVERAGE_EVERY = 256  # steps between parameter averages of the data-parallel replicas
+GATHER_ROWS = 65_536  # rows per all_gather when writing the final vectors
+
+
+def is_distributed() -> bool:
+    """True when started by torchrun (or any launcher) with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a rank sits: which model group (data replica) and which column slice it holds."""
+
+    rank: int
+    world: int
+    model_parallel: int
+
+    @property
+    def replicas(self) -> int:
+        return self.world // self.model_parallel
+
+    @property
+    def replica(self) -> int:  # index of this rank's model group
+        return self.rank // self.model_parallel
+
+    @property
+    def part(self) -> int:  # index of this rank's column slice
+        return self.rank % self.model_parallel
+
+    def columns(self, dim: int) -> range:
+        width = dim // self.model_parallel
+        return range(self.part * width, (self.part + 1) * width)
+
+
+def check_layout(world: int, model_parallel: int, dim: int) -> None:
+    if model_parallel < 1 or world % model_parallel:
+        raise ValueError(
+            f"--model-parallel {model_parallel} must divide the number of processes ({world})"
+        )
+    if dim % model_parallel:
+        raise ValueError(f"--dim {dim} must be divisible by --model-parallel {model_parallel}")
+
+
+def _groups(layout: Layout) -> tuple[dist.ProcessGroup | None, dist.ProcessGroup | None]:
+    """This rank's model group and replica group (every rank must create every group, in order)."""
+    mp, world = layout.model_parallel, layout.world
+    model = replica = None
+    for g in range(layout.replicas):
+        group = dist.new_group(list(range(g * mp, (g + 1) * mp)))
+        if g == layout.replica:
+            model = group
+    for p in range(mp):
+        group = dist.new_group(list(range(p, world, mp)))
+        if p == layout.part:
+            replica = group
+    return model, replica
+
+
+def _checkpoint(out_dir: Path, rank: int, epoch: int) -> Path:
+    return out_dir / "checkpoints" / f"rank{rank:04d}-epoch{epoch:04d}.pt"
+
+
+def _resume_epoch(out_dir: Path, layout: Layout, epochs: int) -> int:
+    """The last epoch for which *every* rank has a checkpoint (a kill can interrupt the saves)."""
+    have = [e for e in range(1, epochs + 1) if _checkpoint(out_dir, layout.rank, e).exists()]
+    last = torch.tensor([max(have, default=0)])
+    dist.all_reduce(last, op=dist.ReduceOp.MIN)
+    return int(last)
+
+
+def _write_vectors(
+    out_dir: Path, corpus: EncodedCorpus, syn0: torch.Tensor, layout: Layout, model
+) -> None:
+    """Gather the column slices of model group 0 into DIR/vectors.txt (word2vec text format)."""
+    if layout.replica != 0:
+        return
+    vocab, mp = corpus.vocab, layout.model_parallel
+    full = None
+    if layout.rank == 0:
+        shape = (len(vocab), syn0.shape[1] * mp)
+        full = np.lib.format.open_memmap(out_dir / "syn0.npy", "w+", np.float32, shape)
+    for start in range(0, len(vocab), GATHER_ROWS):
+        block = syn0[start : start + GATHER_ROWS].contiguous()
+        parts = [torch.empty_like(block) for _ in range(mp)]
+        dist.all_gather(parts, block, group=model)
+        if full is not None:
+            full[start : start + block.shape[0]] = torch.cat(parts, 1).cpu().numpy()
+    if full is not None:
+        full.flush()
+        KeyedVectors(vocab.words, full, vocab.counts).save_word2vec_format(out_dir / "vectors.txt")
+
+
+def parameter_bytes(step: Step) -> int:
+    """Bytes of this rank's slices of syn0 and syn1neg (the V x D / N of the issue)."""
+    return sum(t.element_size() * t.nelement() for t in (step.syn0, step.syn1neg))
+
+
+def train_distributed(
+    corpus: EncodedCorpus,
+    params: Word2VecParams,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    *,
+    model_parallel: int | None = None,
+    resume: bool = False,
+    batch_words: int = BATCH_WORDS,
+    average_every: int = AVERAGE_EVERY,
+) -> dict:
+    """Train on every rank of a torchrun job; rank 0 writes DIR/vectors.txt.
+
+    model_parallel: ranks per model group (default: all of them, pure column partitioning).
+    progress: called on each rank (the CLI passes one only on rank 0). Returns this rank's
+    statistics (layout, parameter bytes, words trained, mean loss of the last epoch).
+    """
+    device = resolve_device(params.device)
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    world, rank = dist.get_world_size(), dist.get_rank()
+    model_parallel = model_parallel or world
+    check_layout(world, model_parallel, params.vector_size)
+    layout = Layout(rank, world, model_parallel)
+    model, replica = _groups(layout)
+    out_dir = Path(out_dir)
+    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    columns = layout.columns(params.vector_size)
+    syn0, syn1 = init_vectors(len(corpus.vocab), params.vector_size, columns, params.seed, device)
+
+    def reduce_scores(scores: torch.Tensor) -> None:
+        dist.all_reduce(scores, group=model)
+
+    reduce = reduce_scores if model_parallel > 1 else None
+    step = Step(syn0, syn1, params.sg, params.cbow_mean, reduce)
+    # Same seed within a model group (identical batches), another one per replica.
+    sampler = Sampler(corpus.vocab, params, device, seed=params.seed * 7919 + layout.replica)
+    shards = list(corpus.shards())
+    n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)
+    common_steps = n_chunks // layout.replicas  # steps every replica takes in an epoch
+    per_epoch = count_words(shards, batch_words, layout.replica, layout.replicas)
+    schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
+
+    def average() -> None:
+        if layout.replicas > 1:
+            for tensor in (syn0, syn1):
+                dist.all_reduce(tensor, group=replica)
+                tensor /= layout.replicas
+
+    steps = 0
+
+    def after_step() -> None:
+        nonlocal steps
+        steps += 1
+        if steps <= common_steps and steps % average_every == 0:
+            average()
+
+    first_epoch, done, loss = 0, 0, float("nan")
+    if resume:
+        first_epoch = _resume_epoch(out_dir, layout, params.epochs)
+        if first_epoch:
+            _, done = load_checkpoint(_checkpoint(out_dir, rank, first_epoch), step, sampler)
+    for epoch in range(first_epoch, params.epochs):
+        steps = 0
+        stream = chunks(shards, batch_words, layout.replica, layout.replicas)
+        done, loss = run_epoch(step, sampler, stream, schedule, done, progress, after_step)
+        average()
+        save_checkpoint(_checkpoint(out_dir, rank, epoch + 1), step, sampler, epoch + 1, done)
+        dist.barrier()
+        _checkpoint(out_dir, rank, epoch).unlink(missing_ok=True)  # keep the last one only
+    _write_vectors(out_dir, corpus, syn0, layout, model)
+    dist.barrier()
+    return {
+        "rank": rank,
+        "world": world,
+        "model_parallel": model_parallel,
+        "columns": [columns.start, columns.stop],
+        "parameter_bytes": parameter_bytes(step),
+        "words": done,
+        "loss": loss,
+    }

@@ -1,0 +1,306 @@
+"""Batched word2vec (skip-gram / CBOW, negative sampling) in plain PyTorch.
+
+The engine behind `--device cuda` and the core of distributed training (distributed.py). One step
+takes a chunk of the token stream and does, on the device, what word2vec.c does word by word:
+
+1. sub-sample frequent words and draw a dynamic window per centre word;
+2. list the (centre, context) pairs of every window (documents are separated by -1 ids);
+3. draw K noise words per centre word, shared by all the context words of its window (HogBatch,
+   Ji et al. 2016): fewer random rows touched, same quality;
+4. gather rows with index_select, score with bmm, take the sigmoid gradients;
+5. scatter the updates with index_add_, *averaging* the updates a row receives within the step.
+
+Why step 5 averages: a step applies the summed gradients of thousands of pairs computed from the
+same stale vectors. A frequent word can appear hundreds of times in one step, and the sum of its
+updates overshoots (the issue measured analogy 0.169 at 4k pairs per step falling to 0.0 at 65k).
+Averaging a row's updates bounds every row's step to one learning-rate-sized move per step, like
+sequential SGD, whatever the batch. benchmarks/RESULTS.md has the measurement that chose it.
+
+Column partitioning (Ordentlich et al., CIKM 2016) needs one hook: `Step.reduce`, called on the
+partial dot products before the sigmoid. Distributed training passes an all_reduce there; each rank
+then holds and updates only its slice of the dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from upvote.embeddings.corpus import EncodedCorpus
+from upvote.embeddings.params import Word2VecParams
+from upvote.embeddings.vocab import Vocab
+
+BATCH_WORDS = 4096  # corpus words per step (before sub-sampling): ~10-20k pairs for skip-gram
+
+Progress = Callable[[int, float], None]  # (corpus words done in this call, mean loss per example)
+
+
+def resolve_device(device: str) -> torch.device:
+    """`cuda` without a usable GPU is a user error with a clear message, not a torch traceback."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "--device cuda was asked for but PyTorch sees no CUDA GPU "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}); "
+            "use --device cpu or install a CUDA build of torch"
+        )
+    return torch.device(device)
+
+
+@dataclass
+class Batch:
+    """The training examples of one step.
+
+    targets[c] = the c-th kept centre word followed by its K noise words; pair_centre[p] says which
+    centre the p-th context word (row inputs[p] of syn0) belongs to.
+    """
+
+    inputs: torch.Tensor  # [P] int64 syn0 rows (context words)
+    pair_centre: torch.Tensor  # [P] int64 index into targets
+    targets: torch.Tensor  # [C, 1 + K] int64 syn1neg rows
+
+
+class Sampler:
+    """Turns chunks of token ids into Batches on the device (sub-sampling, windows, negatives)."""
+
+    def __init__(self, vocab: Vocab, params: Word2VecParams, device: torch.device, seed: int):
+        self.keep = torch.from_numpy(vocab.keep_probability(params.sample)).to(device)
+        weights = torch.from_numpy(vocab.counts.astype(np.float64) ** params.ns_exponent)
+        self.noise_cdf = (torch.cumsum(weights, 0) / weights.sum()).to(device)
+        self.window, self.negative, self.sg = params.window, params.negative, params.sg
+        self.device = device
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+
+    def batch(self, tokens: torch.Tensor) -> Batch | None:
+        """tokens: int64 ids with -1 between documents. None when nothing trainable is left."""
+        gen, dev = self.generator, self.device
+        doc = torch.cumsum(tokens < 0, 0)
+        valid = tokens >= 0
+        draw = torch.rand(tokens.shape[0], generator=gen, device=dev)
+        kept = valid & (draw < self.keep[tokens.clamp(min=0)])
+        words, doc = tokens[kept], doc[kept]
+        n = words.shape[0]
+        if n < 2:
+            return None
+        reach = torch.randint(1, self.window + 1, (n,), generator=gen, device=dev)
+        centres, contexts = [], []
+        for offset in range(1, min(self.window, n - 1) + 1):
+            left = torch.arange(n - offset, device=dev)
+            right = left + offset
+            same_doc = doc[left] == doc[right]
+            fwd = same_doc & (reach[left] >= offset)  # right is in left's window
+            bwd = same_doc & (reach[right] >= offset)  # left is in right's window
+            centres += [left[fwd], right[bwd]]
+            contexts += [right[fwd], left[bwd]]
+        centre, context = torch.cat(centres), torch.cat(contexts)
+        if centre.numel() == 0:
+            return None
+        # Keep only centre words that have at least one context word, renumbered 0..C-1.
+        has_context = torch.zeros(n, dtype=torch.bool, device=dev)
+        has_context[centre] = True
+        renumber = torch.cumsum(has_context, 0) - 1
+        centre_words = words[has_context]
+        draws = torch.rand(centre_words.shape[0], self.negative, generator=gen, device=dev)
+        noise = torch.searchsorted(self.noise_cdf, draws).clamp_(max=self.noise_cdf.shape[0] - 1)
+        targets = torch.cat([centre_words.unsqueeze(1), noise], 1)
+        return Batch(inputs=words[context], pair_centre=renumber[centre], targets=targets)
+
+
+def _add_averaged(weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor) -> None:
+    """weight[r] += the updates aimed at row r in this step (see the module docstring)."""
+    weight.index_add_(0, rows, updates)
+
+
+@dataclass
+class Step:
+    """syn0 / syn1neg (all dimensions, or one rank's column slice) and the SGD step on them."""
+
+    syn0: torch.Tensor  # [V, d] input vectors (the word vectors users get)
+    syn1neg: torch.Tensor  # [V, d] output vectors
+    sg: bool
+    cbow_mean: bool
+    # Sums the partial dot products over the ranks that hold the other dimensions (in place).
+    reduce: Callable[[torch.Tensor], None] | None = None
+
+    def __call__(self, batch: Batch, lr: float) -> tuple[float, int]:
+        """One SGD step; returns (summed loss, number of examples)."""
+        syn0, syn1 = self.syn0, self.syn1neg
+        n_centres, width = batch.targets.shape
+        dim = syn0.shape[1]
+        out = syn1.index_select(0, batch.targets.reshape(-1)).view(n_centres, width, dim)
+        inp = syn0.index_select(0, batch.inputs)  # [P, d]
+        if self.sg:  # every (context word, centre + noise) pair is one example
+            out = out.index_select(0, batch.pair_centre)  # [P, 1 + K, d]
+            hidden = inp
+            out_rows = batch.targets.index_select(0, batch.pair_centre).reshape(-1)
+        else:  # CBOW: the (mean of the) context vectors of a window is one example
+            hidden = torch.zeros(n_centres, dim, dtype=syn0.dtype, device=syn0.device)
+            hidden.index_add_(0, batch.pair_centre, inp)
+            if self.cbow_mean:
+                size = torch.bincount(batch.pair_centre, minlength=n_centres).to(syn0.dtype)
+                hidden /= size.unsqueeze(1)
+            out_rows = batch.targets.reshape(-1)
+        score = torch.bmm(out, hidden.unsqueeze(2)).squeeze(2)  # [examples, 1 + K]
+        if self.reduce is not None:
+            self.reduce(score)
+        label = torch.zeros_like(score)
+        label[:, 0] = 1.0
+        grad = (label - torch.sigmoid(score)) * lr  # word2vec.c's g, times alpha
+        loss = -(
+            torch.nn.functional.logsigmoid(score[:, 0]).sum()
+            + torch.nn.functional.logsigmoid(-score[:, 1:]).sum()
+        )
+        hidden_grad = torch.bmm(grad.unsqueeze(1), out).squeeze(1)  # word2vec.c's neu1e
+        out_update = (grad.unsqueeze(2) * hidden.unsqueeze(1)).reshape(-1, dim)
+        # CBOW: every context word of the window gets the whole neu1e, as in word2vec.c.
+        in_update = hidden_grad if self.sg else hidden_grad.index_select(0, batch.pair_centre)
+        _add_averaged(syn1, out_rows, out_update)
+        _add_averaged(syn0, batch.inputs, in_update)
+        return float(loss), score.shape[0]
+
+
+def init_vectors(
+    vocab_size: int, dim: int, columns: range, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """word2vec.c's init (syn0 uniform in +-0.5/dim, syn1neg zero) for the given columns only.
+
+    Each column slice has its own seed, so a rank never materialises the full matrix and all
+    replicas of a slice start equal.
+    """
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed * 1_000_003 + columns.start)
+    syn0 = (torch.rand(vocab_size, len(columns), generator=gen) - 0.5) / dim
+    return syn0.to(device), torch.zeros(vocab_size, len(columns), device=device)
+
+
+def chunks(
+    shards: list[np.ndarray], batch_words: int, part: int = 0, parts: int = 1
+) -> Iterator[torch.Tensor]:
+    """Stream the corpus as int64 chunks of ~batch_words ids; keep chunk i iff i % parts == part.
+
+    Shards are memory-mapped, so only one chunk at a time is in memory (training is out-of-core).
+    """
+    index = 0
+    for shard in shards:
+        for start in range(0, shard.shape[0], batch_words):
+            if index % parts == part:
+                yield torch.from_numpy(np.asarray(shard[start : start + batch_words], np.int64))
+            index += 1
+
+
+def count_words(shards: list[np.ndarray], batch_words: int, part: int = 0, parts: int = 1) -> int:
+    """Corpus words (ids >= 0) in this part of the stream: the denominator of the LR schedule."""
+    return sum(int((chunk >= 0).sum()) for chunk in chunks(shards, batch_words, part, parts))
+
+
+@dataclass
+class Schedule:
+    """Linear learning-rate decay over all epochs, as in word2vec.c."""
+
+    start: float
+    end: float
+    total_words: int
+
+    def lr(self, done_words: int) -> float:
+        frac = min(done_words / max(self.total_words, 1), 1.0)
+        return max(self.start - (self.start - self.end) * frac, self.end)
+
+
+def run_epoch(
+    step: Step,
+    sampler: Sampler,
+    stream: Iterator[torch.Tensor],
+    schedule: Schedule,
+    done_words: int,
+    progress: Progress | None = None,
+    after_step: Callable[[], None] | None = None,
+) -> tuple[int, float]:
+    """Train on one pass of `stream`; returns (words done so far, mean loss per example)."""
+    loss_sum, examples = 0.0, 0
+    for chunk in stream:
+        words = int((chunk >= 0).sum())
+        batch = sampler.batch(chunk.to(sampler.device, non_blocking=True))
+        if batch is not None:
+            loss, n = step(batch, schedule.lr(done_words))
+            loss_sum, examples = loss_sum + loss, examples + n
+        if after_step is not None:
+            after_step()
+        done_words += words
+        if progress is not None:
+            progress(words, loss_sum / max(examples, 1))
+    return done_words, loss_sum / max(examples, 1)
+
+
+def save_checkpoint(path: Path, step: Step, sampler: Sampler, epoch: int, done: int) -> None:
+    """State after `epoch` epochs, written to a temp file then renamed: a kill never corrupts it."""
+    state = {
+        "syn0": step.syn0.cpu(),
+        "syn1neg": step.syn1neg.cpu(),
+        "rng": sampler.generator.get_state(),
+        "epoch": epoch,
+        "done_words": done,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, step: Step, sampler: Sampler) -> tuple[int, int]:
+    """Restore a checkpoint into step/sampler; returns (epochs done, words done)."""
+    state = torch.load(path, weights_only=True)
+    if state["syn0"].shape != step.syn0.shape:
+        raise ValueError(
+            f"checkpoint {path} holds vectors of shape {tuple(state['syn0'].shape)}, this run "
+            f"needs {tuple(step.syn0.shape)}: same corpus and --dim/parallelism, or a fresh --out"
+        )
+    step.syn0.copy_(state["syn0"])
+    step.syn1neg.copy_(state["syn1neg"])
+    sampler.generator.set_state(state["rng"])
+    return int(state["epoch"]), int(state["done_words"])
+
+
+def train_arrays(
+    shards: list[np.ndarray],
+    vocab: Vocab,
+    params: Word2VecParams,
+    progress: Progress | None = None,
+    batch_words: int = BATCH_WORDS,
+    checkpoint: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Single-process training on token-id arrays (-1 between documents); returns float32 numpy
+    (syn0, syn1neg). With `checkpoint`, resumes from it if present and rewrites it every epoch."""
+    device = resolve_device(params.device)
+    if device.type == "cpu":
+        torch.set_num_threads(params.threads)
+    dim = params.vector_size
+    syn0, syn1 = init_vectors(len(vocab), dim, range(dim), params.seed, device)
+    step = Step(syn0, syn1, params.sg, params.cbow_mean)
+    sampler = Sampler(vocab, params, device, seed=params.seed)
+    per_epoch = count_words(shards, batch_words)
+    schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
+    first_epoch, done = 0, 0
+    if checkpoint is not None and checkpoint.exists():
+        first_epoch, done = load_checkpoint(checkpoint, step, sampler)
+    for epoch in range(first_epoch, params.epochs):
+        done, _ = run_epoch(step, sampler, chunks(shards, batch_words), schedule, done, progress)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, step, sampler, epoch + 1, done)
+    return syn0.cpu().numpy(), syn1.cpu().numpy()
+
+
+def train_torch(
+    corpus: EncodedCorpus,
+    params: Word2VecParams,
+    progress: Progress | None = None,
+    *,
+    batch_words: int = BATCH_WORDS,
+    checkpoint: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train on an encoded corpus (shards streamed from disk) on params.device; see train_arrays."""
+    return train_arrays(
+        list(corpus.shards()), corpus.vocab, params, progress, batch_words, checkpoint
+    )
