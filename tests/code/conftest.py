@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -10,10 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from upvote.serve.app import create_app
-from upvote.serve.config import ServeSettings
+from upvote.serve.deploy import free_port
 
 ADMIN_TOKEN = "test-admin-token"
 SMALL_TRAINING = ["--budget", "small"]  # the model stage's quick training (seconds, real data)
@@ -34,20 +31,20 @@ def trained_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def settings(trained_dir, tmp_path) -> ServeSettings:
+def settings(trained_dir, tmp_path):
+    from upvote.serve.config import ServeSettings
+
     return ServeSettings(data_dir=trained_dir, log_dir=tmp_path / "logs", admin_token=ADMIN_TOKEN)
 
 
 @pytest.fixture
 def client(settings):
+    from fastapi.testclient import TestClient
+
+    from upvote.serve.app import create_app
+
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -61,17 +58,7 @@ def live_server(trained_dir, tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, "upvote serve exited during start-up"
-            time.sleep(0.2)
-        else:
-            pytest.fail("upvote serve did not become healthy in 60 s")
+        wait_healthy(url)
         yield url
     finally:
         server.terminate()
@@ -81,24 +68,32 @@ def live_server(trained_dir, tmp_path):
 # --- containers (buildah/podman); these tests are marked `containers` -------------------------
 
 REPO = Path(__file__).resolve().parents[2]
-# Flags this CI sandbox needs (no systemd, no user namespaces); harmless on a normal host.
-PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
-PODMAN_RUN_ARGS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 CONTAINER_TOOLS = ["buildah", "podman", "debootstrap"]
 
 
-def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=300)
-    assert not check or done.returncode == 0, done.stderr[-2000:]
-    return done
+class Podman:
+    """podman with the flags this CI sandbox needs (no systemd, no user namespaces)."""
+
+    cmd = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
+    run_args = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768")
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([*self.cmd, *args], capture_output=True, text=True, timeout=300)
+        assert not check or done.returncode == 0, done.stderr[-2000:]
+        return done
 
 
 @pytest.fixture(scope="session")
-def api_image() -> str:
-    """The API image built from docker/api.Dockerfile (buildah layer cache makes reruns fast)."""
+def podman() -> Podman:
     missing = [tool for tool in CONTAINER_TOOLS if not shutil.which(tool)]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install -y {' '.join(missing)})")
+    return Podman()
+
+
+@pytest.fixture(scope="session")
+def api_image(podman) -> str:
+    """The API image built by docker/build.sh (buildah's layer cache makes reruns fast)."""
     tag = "localhost/upvote-api:test"
     done = subprocess.run(
         [str(REPO / "docker" / "build.sh"), "api", tag],
@@ -111,6 +106,7 @@ def api_image() -> str:
 
 
 def wait_healthy(url: str, timeout: float = 60) -> httpx.Response:
+    """GET url/health until it answers 200 (fails the test after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -120,4 +116,9 @@ def wait_healthy(url: str, timeout: float = 60) -> httpx.Response:
         except httpx.HTTPError:
             pass
         assert time.monotonic() < deadline, f"{url}/health not healthy after {timeout} s"
-        time.sleep(0.5)
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def healthy():
+    return wait_healthy

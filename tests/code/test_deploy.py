@@ -14,9 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from upvote.serve.deploy import DeployError, Deployment
-
-from .conftest import PODMAN, PODMAN_RUN_ARGS, free_port, podman
+from upvote.serve.deploy import DeployError, Deployment, free_port
 
 REGISTRY = Path("/usr/bin/docker-registry")
 
@@ -86,10 +84,10 @@ class Traffic(threading.Thread):
 
 
 def test_deploy_v1_v2_then_a_broken_image_rolls_back(
-    api_image, trained_dir, registry, tmp_path, monkeypatch
+    podman, api_image, trained_dir, registry, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("UPVOTE_PODMAN", shlex.join(PODMAN))
-    monkeypatch.setenv("UPVOTE_PODMAN_RUN_ARGS", shlex.join(PODMAN_RUN_ARGS))
+    monkeypatch.setenv("UPVOTE_PODMAN", shlex.join(podman.cmd))
+    monkeypatch.setenv("UPVOTE_PODMAN_RUN_ARGS", shlex.join(podman.run_args))
     data_dir = tmp_path / "data"
     shutil.copytree(trained_dir / "models", data_dir / "models")
     v1 = derive(api_image, "v1", "ENV UPVOTE_RELEASE=v1", tmp_path)

@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import PODMAN_RUN_ARGS, REPO, free_port, podman, wait_healthy
+from upvote.serve.deploy import free_port
 
+REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
 
 
@@ -24,19 +25,19 @@ def test_dockerfiles_are_hadolint_clean(dockerfile: Path):
 
 @pytest.mark.containers
 @pytest.mark.slow
-def test_api_image_serves_a_trained_model(api_image, trained_dir, tmp_path):
+def test_api_image_serves_a_trained_model(podman, api_image, trained_dir, healthy, tmp_path):
     port = free_port()
     logs = tmp_path / "logs"
     logs.mkdir()
     name = f"upvote-test-{port}"
     podman(
-        "run", "--detach", "--name", name, "--network", "host", *PODMAN_RUN_ARGS,
+        "run", "--detach", "--name", name, "--network", "host", *podman.run_args,
         "--volume", f"{trained_dir / 'models'}:/data/models:ro",
         "--volume", f"{logs}:/var/log/app:U", "--env", f"UPVOTE_PORT={port}", api_image,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        assert wait_healthy(url).json()["model_loaded"] is True
+        assert healthy(url).json()["model_loaded"] is True
         story = {"author": "pg", "title": "Show HN: word2vec in PyTorch", "timestamp": 1.7e9}
         response = httpx.post(f"{url}/how_many_upvotes", json=story, timeout=10)
         assert response.status_code == 200, response.text

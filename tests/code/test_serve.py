@@ -8,8 +8,6 @@ from fastapi.testclient import TestClient
 from upvote.serve.app import create_app
 from upvote.serve.config import ServeSettings
 
-from .conftest import ADMIN_TOKEN
-
 STORY = {"author": "pg", "title": "Show HN: A tiny word2vec in PyTorch", "timestamp": 1700000000}
 
 
@@ -146,7 +144,7 @@ def test_reload_needs_the_token_and_refuses_broken_bundles(client, settings):
     wrong = {"Authorization": "Bearer nope"}
     assert client.post("/admin/reload", headers=wrong).status_code == 401
 
-    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    auth = {"Authorization": f"Bearer {settings.admin_token}"}
     broken = settings.models_dir / "broken"
     shutil.copytree(settings.models_dir / version, broken)
     for file in broken.iterdir():
