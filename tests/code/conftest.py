@@ -75,7 +75,13 @@ class Podman:
     """podman with the flags this CI sandbox needs (no systemd, no user namespaces)."""
 
     cmd = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
-    run_args = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768")
+    run_args = (
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        "--no-healthcheck",
+    )
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run([*self.cmd, *args], capture_output=True, text=True, timeout=300)

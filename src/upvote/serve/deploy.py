@@ -93,7 +93,8 @@ class Deployment:
         logs.mkdir(parents=True, exist_ok=True)
         self._podman(
             "run", "--detach", "--name", container, "--network", "host", *self.run_args,
-            "--volume", f"{self.data_dir}:/data", "--volume", f"{logs}:/var/log/app",
+            "--volume", f"{self.data_dir / 'models'}:/data/models:ro",
+            "--volume", f"{logs}:/var/log/app:U",  # U: chown to the container user
             "--env", "UPVOTE_DATA_DIR=/data", "--env", "UPVOTE_HOST=127.0.0.1",
             "--env", f"UPVOTE_PORT={port}", image,
         )  # fmt: skip
@@ -109,7 +110,11 @@ class Deployment:
             if state not in ("running", "created", "configured"):
                 break  # it exited: no point waiting for the timeout
             time.sleep(0.5)
-        logs = self._podman("logs", "--tail", "20", container, check=False)
+        logs = subprocess.run(
+            [*self.podman, "logs", "--tail", "20", container],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        logs = (logs.stdout + logs.stderr).strip()
         raise DeployError(f"{container} did not become healthy on {url}; last log lines:\n{logs}")
 
     def ensure_proxy(self) -> None:
