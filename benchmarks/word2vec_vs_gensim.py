@@ -1,0 +1,150 @@
+"""Our word2vec vs gensim 4.x on the text8-style Wikipedia corpus: speed and quality, same run.
+
+    .venv/bin/python benchmarks/word2vec_vs_gensim.py --model both --epochs 1
+    .venv/bin/python benchmarks/word2vec_vs_gensim.py --max-words 2000000 --model sg   # quick look
+    .venv/bin/python benchmarks/word2vec_vs_gensim.py --device cuda --gensim-modes file  # GPU box
+
+Both sides get the same corpus (10,000-word documents, as gensim cuts text8), the same settings
+(dim 100, window 5, negative 5, sample 1e-3, min_count 5) and all the machine's cores. Only the
+training call is timed (gensim's build_vocab and our encoding are reported apart). gensim runs in
+its `corpus_file` mode (its fastest) and its iterable mode (its best quality: corpus_file mode
+loses analogy accuracy at 1 epoch); words/s = corpus words x epochs / training seconds. Quality:
+analogy accuracy (questions-words, 30k most frequent words), WS-353 and SimLex-999 Spearman.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from upvote.embeddings import KeyedVectors, Word2VecParams, train
+from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_CORPUS = SHARED / "text" / "enwiki2015_text8style_first100M.txt.gz"
+EVAL = SHARED / "eval"
+
+
+def write_prefix(corpus: Path, max_words: int | None, path: Path) -> int:
+    """The corpus as 10,000-word lines (what both trainers read); returns the word count."""
+    words = 0
+    with open(path, "w") as out:
+        for doc in iter_documents(corpus):
+            tokens = doc.split()
+            if max_words is not None:
+                tokens = tokens[: max_words - words]
+            out.write(" ".join(tokens) + "\n")
+            words += len(tokens)
+            if max_words is not None and words >= max_words:
+                break
+    return words
+
+
+def quality(kv: KeyedVectors) -> dict:
+    analogy = evaluate_analogies(kv, EVAL / "questions-words.txt", restrict_vocab=30_000)
+    return {
+        "analogy": round(analogy.accuracy, 4),
+        "analogy_coverage": round(analogy.coverage, 4),
+        "ws353": round(evaluate_similarity(kv, EVAL / "wordsim353.tsv").spearman, 4),
+        "simlex": round(evaluate_similarity(kv, EVAL / "simlex999.txt").spearman, 4),
+    }
+
+
+def run_gensim(text: Path, params: Word2VecParams, words: int, mode: str) -> dict:
+    from gensim.models import Word2Vec
+    from gensim.models.word2vec import LineSentence
+
+    settings = dict(
+        vector_size=params.vector_size, window=params.window, negative=params.negative,
+        sample=params.sample, min_count=params.min_count, sg=int(params.sg), hs=0,
+        workers=params.threads, seed=params.seed + 1, epochs=params.epochs,
+    )  # fmt: skip
+    model = Word2Vec(**settings)
+    t0 = time.perf_counter()
+    if mode == "file":
+        model.build_vocab(corpus_file=str(text))
+    else:
+        sentences = LineSentence(str(text))
+        model.build_vocab(sentences)
+    vocab_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if mode == "file":
+        model.train(
+            corpus_file=str(text), total_words=model.corpus_total_words, epochs=params.epochs
+        )
+    else:
+        model.train(sentences, total_examples=model.corpus_count, epochs=params.epochs)
+    seconds = time.perf_counter() - t0
+    kv = KeyedVectors(model.wv.index_to_key, model.wv.vectors)
+    return {
+        "engine": f"gensim {mode}",
+        "prepare_s": round(vocab_s, 1),
+        "train_s": round(seconds, 1),
+        "words_per_s": round(words * params.epochs / seconds),
+        **quality(kv),
+    }
+
+
+def run_ours(encoded: EncodedCorpus, params: Word2VecParams, words: int) -> dict:
+    train([["warm", "up", "the", "kernels"]] * 5, params, min_count=1, epochs=1)  # load numba cache
+    t0 = time.perf_counter()
+    kv = train(encoded, params)
+    seconds = time.perf_counter() - t0
+    return {
+        "engine": f"upvote {params.device}",
+        "train_s": round(seconds, 1),
+        "words_per_s": round(words * params.epochs / seconds),
+        **quality(kv),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--max-words", type=int, default=None, help="train on a prefix")
+    parser.add_argument("--model", choices=["sg", "cbow", "both"], default="both")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--gensim-modes", nargs="+", choices=["file", "iterable"],
+                        default=["file", "iterable"])  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
+        text = Path(tmp) / "corpus.txt"
+        words = write_prefix(args.corpus, args.max_words, text)
+        t0 = time.perf_counter()
+        encoded = encode_corpus(iter_documents(text), Path(tmp) / "encoded", min_count=5)
+        encode_s = time.perf_counter() - t0
+        print(f"corpus: {words:,} words, vocabulary {len(encoded.vocab):,}; "
+              f"encoded in {encode_s:.1f} s; {args.threads} threads on {platform.machine()}, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+        models = ["sg", "cbow"] if args.model == "both" else [args.model]
+        for model in models:
+            for epochs in args.epochs:
+                params = Word2VecParams(
+                    sg=model == "sg", epochs=epochs, threads=args.threads, device=args.device
+                )
+                rows = [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
+                rows.append(run_ours(encoded, params, words))
+                fastest = max(r["words_per_s"] for r in rows[:-1]) if rows[:-1] else None
+                for row in rows:
+                    row.update(model=model, epochs=epochs, load=round(os.getloadavg()[0], 1))
+                    if fastest:
+                        row["speed_vs_fastest_gensim"] = round(row["words_per_s"] / fastest, 2)
+                    print(json.dumps(row), flush=True)
+                results.extend(rows)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The CPU word2vec engine learns planted structure, is deterministic, resumes, fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from upvote.embeddings import KeyedVectors, Word2VecParams, train
+from upvote.embeddings.cli import app
+from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.train import load_checkpoint
+from upvote.embeddings.vocab import EmptyVocabularyError, Vocab
+
+GROUPS, PER_GROUP = 6, 8
+
+
+def word(group: int, i: int) -> str:
+    return f"{chr(97 + group)}{chr(97 + i)}w"  # letters only: survives the text8 word tokenizer
+
+
+def planted_corpus(n_docs: int = 600, length: int = 20, seed: int = 0) -> list[list[str]]:
+    """Documents each drawn from one word group: words co-occur only within their group."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for _ in range(n_docs):
+        group = int(rng.integers(GROUPS))
+        docs.append([word(group, int(i)) for i in rng.integers(PER_GROUP, size=length)])
+    return docs
+
+
+def group_precision(kv: KeyedVectors, topn: int = 5) -> float:
+    hits = 0
+    for key in kv.index_to_key:
+        hits += sum(other[0] == key[0] for other, _ in kv.most_similar(key, topn=topn))
+    return hits / (len(kv) * topn)
+
+
+FAST = dict(vector_size=20, window=3, negative=5, min_count=1, sample=0.0, threads=1)
+
+
+@pytest.mark.parametrize("sg", [True, False], ids=["skipgram", "cbow"])
+def test_planted_groups_are_recovered_and_loss_falls(sg, tmp_path):
+    kv = train(planted_corpus(), epochs=4, sg=sg, checkpoint_dir=tmp_path, **FAST)
+    assert len(kv) == GROUPS * PER_GROUP
+    assert group_precision(kv) > 0.9
+    losses = load_checkpoint(tmp_path)[2]["losses"]
+    assert len(losses) == 4
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_untrained_vectors_do_not_show_the_groups():
+    """The precision threshold above means something: one tiny pass at a low rate stays random."""
+    kv = train(planted_corpus(n_docs=5), epochs=1, alpha=1e-4, **FAST)
+    assert group_precision(kv) < 0.5
+
+
+def test_fixed_seed_and_one_thread_is_bit_for_bit_deterministic():
+    corpus = planted_corpus(n_docs=200)
+    a = train(corpus, epochs=2, seed=7, **FAST)
+    b = train(corpus, epochs=2, seed=7, **FAST)
+    c = train(corpus, epochs=2, seed=8, **FAST)
+    assert np.array_equal(a.vectors, b.vectors)
+    assert not np.array_equal(a.vectors, c.vectors)
+
+
+def test_two_threads_learn_as_well(tmp_path):
+    kv = train(planted_corpus(), epochs=4, **{**FAST, "threads": 2})
+    assert group_precision(kv) > 0.9
+
+
+def test_vocab_order_min_count_and_subsampling():
+    vocab = Vocab.build([["b", "a", "a", "c", "a", "b", "d"]], min_count=2)
+    assert vocab.words == ["a", "b"]  # count-descending; c, d below min_count
+    assert vocab.counts.tolist() == [3, 2]
+    keep = Vocab(["x", "y"], np.array([1000, 2])).keep_probability(1e-2)
+    t = 1e-2 * 1002
+    assert keep[0] == pytest.approx((np.sqrt(1000 / t) + 1) * t / 1000, rel=1e-6)
+    assert keep[1] == 1.0  # rare words are always kept
+
+
+def test_alias_table_is_exactly_the_noise_distribution():
+    counts = np.array([1000, 300, 300, 50, 7, 5, 5, 1])
+    prob, alias = Vocab([str(i) for i in range(8)], counts).noise_table(0.75)
+    n = len(counts)
+    implied = prob.astype(np.float64) / n  # column i keeps itself with prob[i] ...
+    np.add.at(implied, alias, (1 - prob.astype(np.float64)) / n)  # ... else gives way to alias[i]
+    expected = counts**0.75 / (counts**0.75).sum()
+    assert np.allclose(implied, expected, atol=1e-6)
+
+
+def test_encoded_corpus_layout(tmp_path):
+    docs = ["the cat sat", "the dog", "zebra"]
+    corpus = encode_corpus(docs, tmp_path, min_count=1, shard_tokens=4)
+    assert (tmp_path / "vocab.tsv").read_text().splitlines()[0] == "the\t2"
+    shards = [np.load(p) for p in sorted((tmp_path / "shards").glob("*.npy"))]
+    ids = corpus.vocab.index
+    assert np.concatenate(shards).tolist() == [
+        ids["the"], ids["cat"], ids["sat"], -1, ids["the"], ids["dog"], -1, ids["zebra"], -1
+    ]  # fmt: skip
+    assert len(shards) == 2  # cut after the document that reached shard_tokens
+    reopened = EncodedCorpus.open(tmp_path)
+    assert reopened.meta["n_tokens"] == 6 and reopened.vocab.words == corpus.vocab.words
+
+
+def test_text8_style_single_line_is_cut_into_documents(tmp_path, monkeypatch):
+    import upvote.embeddings.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "PSEUDO_DOCUMENT_WORDS", 7)
+    monkeypatch.setattr(corpus_module, "READ_CHUNK_CHARS", 10)  # words straddle chunk edges
+    words = [f"w{i}" for i in range(30)]
+    path = tmp_path / "text8.txt"
+    path.write_text(" ".join(words))
+    docs = list(iter_documents(path))
+    assert [len(d.split()) for d in docs] == [7, 7, 7, 7, 2]
+    assert " ".join(docs).split() == words
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    with pytest.raises(CorpusError, match="empty"):
+        encode_corpus([[], []], tmp_path / "a")
+    with pytest.raises(EmptyVocabularyError, match="min_count=5"):
+        encode_corpus([["rare", "words"]], tmp_path / "b")
+    with pytest.raises(TypeError, match="re-iterable"):
+        train(iter([["a", "b"]]), min_count=1)
+    with pytest.raises(TypeError, match="unknown word2vec parameter"):
+        train([["a", "b"]], min_count=1, dimensions=3)
+
+
+def test_cli_errors_name_the_problem(tmp_path):
+    runner = CliRunner()
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    rare = tmp_path / "rare.txt"
+    rare.write_text("one two three\n")
+    table = tmp_path / "table.csv"
+    table.write_text("a,b\n")
+    cases = {
+        str(empty): "empty",
+        str(rare): "vocabulary is empty",
+        str(table): "unknown corpus type",
+        str(tmp_path / "missing.txt"): "not found",
+    }
+    for corpus, message in cases.items():
+        result = runner.invoke(app, ["train", corpus, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output
+
+
+def test_killed_cli_run_resumes_to_the_same_vectors(tmp_path):
+    """Kill `upvote embed train` after its first epoch checkpoint, resume it, and get exactly the
+    vectors of an uninterrupted run (one thread, fixed seed)."""
+    text = tmp_path / "corpus.txt"
+    docs = planted_corpus(n_docs=20_000, length=25)
+    text.write_text("\n".join(" ".join(d) for d in docs))
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "upvote", "embed", "train", str(text), "--out", str(out),
+        "--epochs", "3", "--threads", "1", "--min-count", "1", "--sample", "0",
+        "--dim", "32", "--seed", "5",
+    ]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "100"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.npz").exists():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    epochs_done = load_checkpoint(out)[2]["epochs_done"]
+    assert epochs_done < 3, "the run finished before it could be killed: make the corpus larger"
+    assert not (out / "vectors.txt").exists()
+
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(out)[2]["epochs_done"] == 3
+    params = Word2VecParams(**json.loads((out / "params.json").read_text()))
+    reference = train(EncodedCorpus.open(out / "corpus"), params)
+    finished = KeyedVectors.load(out / "vectors.npz")
+    assert finished.index_to_key == reference.index_to_key
+    assert np.array_equal(finished.vectors, reference.vectors)
