@@ -18,17 +18,79 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from numba import njit
+
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
+from upvote.embeddings.train import _draw_noise, _next, _sigmoid_grad, _subsample
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CORPUS = SHARED / "text" / "enwiki2015_text8style_first100M.txt.gz"
 EVAL = SHARED / "eval"
+
+
+@njit(nogil=True, fastmath=True)
+def sg_pair_kernel(
+    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed
+):
+    """Skip-gram per pair as word2vec.c (fresh noise per pair), to measure HogBatch against."""
+    n = tokens.shape[0]
+    dim = syn0.shape[1]
+    sentence = np.empty(n, dtype=np.int32)
+    neu1e = np.empty(dim, dtype=np.float32)
+    state = seed
+    loss = 0.0
+    examples = 0
+    words = 0
+    start = 0
+    while start < n:
+        end = start
+        while end < n and tokens[end] >= 0:
+            end += 1
+        words += end - start
+        m, state = _subsample(tokens, start, end, keep, sentence, state)
+        alpha = alpha0 + (alpha1 - alpha0) * start / n
+        for pos in range(m):
+            state = _next(state)
+            b = np.int64(state % np.uint64(window))
+            lo = max(0, pos - window + b)
+            hi = min(m, pos + window + 1 - b)
+            centre = sentence[pos]
+            for j in range(lo, hi):
+                if j == pos:
+                    continue
+                row = sentence[j]
+                neu1e[:] = 0.0
+                for k in range(negative + 1):
+                    if k == 0:
+                        t = centre
+                        label = 1
+                    else:
+                        t, state = _draw_noise(state, noise_prob, noise_alias)
+                        if t == centre:
+                            continue
+                        label = 0
+                    f = np.float32(0.0)
+                    for d in range(dim):
+                        f += syn0[row, d] * syn1neg[t, d]
+                    g, example_loss = _sigmoid_grad(f, label, alpha)
+                    loss += example_loss
+                    examples += 1
+                    for d in range(dim):
+                        neu1e[d] += g * syn1neg[t, d]
+                    for d in range(dim):
+                        syn1neg[t, d] += g * syn0[row, d]
+                for d in range(dim):
+                    syn0[row, d] += neu1e[d]
+        start = end + 1
+    return loss, examples, words
 
 
 def write_prefix(corpus: Path, max_words: int | None, path: Path) -> int:
@@ -91,13 +153,13 @@ def run_gensim(text: Path, params: Word2VecParams, words: int, mode: str) -> dic
     }
 
 
-def run_ours(encoded: EncodedCorpus, params: Word2VecParams, words: int) -> dict:
+def run_ours(encoded: EncodedCorpus, params: Word2VecParams, words: int, label: str) -> dict:
     train([["warm", "up", "the", "kernels"]] * 5, params, min_count=1, epochs=1)  # load numba cache
     t0 = time.perf_counter()
     kv = train(encoded, params)
     seconds = time.perf_counter() - t0
     return {
-        "engine": f"upvote {params.device}",
+        "engine": f"upvote {params.device}{label}",
         "train_s": round(seconds, 1),
         "words_per_s": round(words * params.epochs / seconds),
         **quality(kv),
@@ -112,10 +174,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[1])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--gensim-modes", nargs="+", choices=["file", "iterable"],
+    parser.add_argument("--gensim-modes", nargs="*", choices=["file", "iterable"],
                         default=["file", "iterable"])  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--sg-kernel", choices=["hogbatch", "pair"], default="hogbatch",
+                        help="pair: word2vec.c's per-pair skip-gram kernel instead")  # fmt: skip
     args = parser.parse_args()
+    if args.sg_kernel == "pair":  # swap the kernel the engine calls (an experiment, not an option)
+        sys.modules["upvote.embeddings.train"].sg_kernel = sg_pair_kernel
 
     results = []
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
@@ -134,7 +200,8 @@ def main() -> None:
                     sg=model == "sg", epochs=epochs, threads=args.threads, device=args.device
                 )
                 rows = [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
-                rows.append(run_ours(encoded, params, words))
+                label = " per-pair" if args.sg_kernel == "pair" and model == "sg" else ""
+                rows.append(run_ours(encoded, params, words, label))
                 fastest = max(r["words_per_s"] for r in rows[:-1]) if rows[:-1] else None
                 for row in rows:
                     row.update(model=model, epochs=epochs, load=round(os.getloadavg()[0], 1))

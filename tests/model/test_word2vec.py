@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -130,6 +131,8 @@ def test_bad_input_gives_clear_errors(tmp_path):
         encode_corpus([["rare", "words"]], tmp_path / "b")
     with pytest.raises(TypeError, match="re-iterable"):
         train(iter([["a", "b"]]), min_count=1)
+    with pytest.raises(ValueError, match="hierarchical softmax"):
+        train([["a", "b"]], min_count=1, hs=True)
     with pytest.raises(TypeError, match="unknown word2vec parameter"):
         train([["a", "b"]], min_count=1, dimensions=3)
 
@@ -188,3 +191,14 @@ def test_killed_cli_run_resumes_to_the_same_vectors(tmp_path):
     finished = KeyedVectors.load(out / "vectors.npz")
     assert finished.index_to_key == reference.index_to_key
     assert np.array_equal(finished.vectors, reference.vectors)
+
+
+def test_train_reads_a_gzipped_text_file_with_the_word_tokenizer(tmp_path):
+    path = tmp_path / "corpus.txt.gz"
+    lines = [" ".join(doc).upper() + " 42" for doc in planted_corpus(n_docs=300)]
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(lines))
+    kv = train(path, epochs=3, **FAST)
+    assert "four" in kv and "two" in kv  # digits spelled out, text8 style
+    assert all(key == key.lower() for key in kv.index_to_key)
+    assert group_precision(kv) > 0.8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -77,8 +78,15 @@ def train(
     column: str | None = typer.Option(None, help="Parquet text column (default title/text)."),
     query: str | None = typer.Option(None, help="SQL query whose first column is the text."),
     vocab_size: int = typer.Option(8000, min=10, help="SentencePiece vocabulary size."),
+    model_parallel: int | None = typer.Option(
+        None, min=1, help="Under torchrun: ranks per model group (default: all)."
+    ),
 ) -> None:
-    """Train word2vec; leaves OUT/vectors.txt (word2vec text), OUT/vectors.npz, OUT/params.json."""
+    """Train word2vec; leaves OUT/vectors.txt (word2vec text), OUT/vectors.npz, OUT/params.json.
+
+    Under torchrun (several processes) it trains with upvote.embeddings.distributed instead.
+    """
+    from upvote.embeddings.train import ProgressBar
     from upvote.embeddings.train import train as train_vectors
 
     params = Word2VecParams(
@@ -96,7 +104,13 @@ def train(
         device=device.value,
     )
     out.mkdir(parents=True, exist_ok=True)
-    encoded_dir = out / "corpus"
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # started by torchrun
+    if distributed and tokenizer is TokenizerName.sentencepiece:
+        _fail("under torchrun use --tokenizer word (each rank would train its own SentencePiece)")
+    rank = int(os.environ.get("RANK", "0"))
+    # under torchrun every rank encodes its own copy (deterministic, so identical): no shared
+    # file system or barrier needed before the process group exists
+    encoded_dir = out / "corpus" / f"rank{rank}" if distributed else out / "corpus"
     try:
         if resume and (encoded_dir / "meta.json").exists():
             encoded = EncodedCorpus.open(encoded_dir)
@@ -110,6 +124,17 @@ def train(
         console.print(
             f"{encoded.n_tokens:,} tokens, {len(encoded.vocab):,} words in the vocabulary"
         )
+        if distributed:
+            from upvote.embeddings.distributed import train_distributed
+
+            with ProgressBar(rank == 0, encoded.n_tokens * epochs) as progress:
+                train_distributed(
+                    encoded, params, out, progress if rank == 0 else None,
+                    model_parallel=model_parallel, resume=resume,
+                )  # fmt: skip
+            if rank == 0:
+                (out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
+            return
         vectors = train_vectors(encoded, params, checkpoint_dir=out, resume=resume, progress=True)
     except (CorpusError, EmptyVocabularyError, ValueError, RuntimeError) as error:
         _fail(str(error))

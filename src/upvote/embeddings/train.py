@@ -195,63 +195,6 @@ def sg_kernel(
 
 
 @njit(nogil=True, fastmath=True, cache=True)
-def sg_pair_kernel(
-    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed
-):
-    """Skip-gram + negative sampling per pair, exactly as word2vec.c (fresh noise per pair)."""
-    n = tokens.shape[0]
-    dim = syn0.shape[1]
-    sentence = np.empty(n, dtype=np.int32)
-    neu1e = np.empty(dim, dtype=np.float32)
-    state = seed
-    loss = 0.0
-    examples = 0
-    words = 0
-    start = 0
-    while start < n:
-        end = start
-        while end < n and tokens[end] >= 0:
-            end += 1
-        words += end - start
-        m, state = _subsample(tokens, start, end, keep, sentence, state)
-        alpha = alpha0 + (alpha1 - alpha0) * start / n
-        for pos in range(m):
-            state = _next(state)
-            b = np.int64(state % np.uint64(window))
-            lo = max(0, pos - window + b)
-            hi = min(m, pos + window + 1 - b)
-            centre = sentence[pos]
-            for j in range(lo, hi):
-                if j == pos:
-                    continue
-                row = sentence[j]
-                neu1e[:] = 0.0
-                for k in range(negative + 1):
-                    if k == 0:
-                        t = centre
-                        label = 1
-                    else:
-                        t, state = _draw_noise(state, noise_prob, noise_alias)
-                        if t == centre:
-                            continue
-                        label = 0
-                    f = np.float32(0.0)
-                    for d in range(dim):
-                        f += syn0[row, d] * syn1neg[t, d]
-                    g, example_loss = _sigmoid_grad(f, label, alpha)
-                    loss += example_loss
-                    examples += 1
-                    for d in range(dim):
-                        neu1e[d] += g * syn1neg[t, d]
-                    for d in range(dim):
-                        syn1neg[t, d] += g * syn0[row, d]
-                for d in range(dim):
-                    syn0[row, d] += neu1e[d]
-        start = end + 1
-    return loss, examples, words
-
-
-@njit(nogil=True, fastmath=True, cache=True)
 def cbow_kernel(
     tokens,
     syn0,
@@ -497,7 +440,7 @@ def train(
         if params.device == "cuda":
             from upvote.embeddings.torch_engine import train_torch
 
-            with _progress_bar(progress, encoded.n_tokens * params.epochs) as callback:
+            with ProgressBar(progress, encoded.n_tokens * params.epochs) as callback:
                 syn0, _ = train_torch(encoded, params, callback)
         else:
             syn0 = _train_cpu(encoded, params, checkpoint_dir, resume, progress)
@@ -511,6 +454,8 @@ def _train_cpu(
     resume: bool,
     progress: bool | Progress,
 ) -> np.ndarray:
+    if params.hs:
+        raise ValueError("hierarchical softmax (hs=True) is not implemented: use negative sampling")
     start_epoch, losses = 0, []
     state = load_checkpoint(Path(checkpoint_dir)) if (resume and checkpoint_dir) else None
     if state is not None:
@@ -529,7 +474,7 @@ def _train_cpu(
     else:
         syn0, syn1neg = init_weights(len(corpus.vocab), params)
     total = corpus.n_tokens * params.epochs
-    with _progress_bar(progress, total, completed=corpus.n_tokens * start_epoch) as callback:
+    with ProgressBar(progress, total, completed=corpus.n_tokens * start_epoch) as callback:
         for epoch in range(start_epoch, params.epochs):
             losses.append(train_epoch(corpus, syn0, syn1neg, params, epoch, callback))
             if checkpoint_dir is not None:
@@ -537,7 +482,7 @@ def _train_cpu(
     return syn0
 
 
-class _progress_bar:
+class ProgressBar:
     """A rich progress bar with words/s and the running loss, as a Progress callback."""
 
     def __init__(self, progress: bool | Progress, total: int, completed: int = 0) -> None:
