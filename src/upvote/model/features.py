@@ -1,0 +1,145 @@
+"""Stories (title, url, time) -> the arrays the regressor reads.
+
+The title becomes a padded matrix of rows into the word2vec table (-1 = padding or a piece without
+a vector; the network mean-pools only the known ones). Extra features are categorical *fields*
+(domain bucket, hour, day of week, selection) and a few dense numbers (title length, the share of
+pieces without a vector, and an explicit "no known piece" indicator).
+"""
+
+import zlib
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from upvote.tokenizer import SentencePieceTokenizer
+
+# The `selection` values of the data layer; the model predicts for the unbiased population.
+SELECTIONS = ("unfiltered", "random_sample", "commented_only", "top_only", "unknown")
+UNBIASED = ("unfiltered", "random_sample")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which features exist. ``domain``/``time``/``length`` off = the title-only ablation."""
+
+    max_tokens: int = 48
+    domain: bool = True
+    domain_buckets: int = 2048  # hashed: no vocabulary to ship, unseen domains still get a bucket
+    time: bool = True  # hour of day and day of week (UTC)
+    length: bool = True
+    selection: bool = False  # one-hot of `selection`: only when training on the biased rows too
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def fields(self) -> list[tuple[str, int]]:
+        """(name, cardinality) of each categorical field, in column order of ``Features.fields``."""
+        fields = []
+        if self.domain:
+            fields.append(("domain", self.domain_buckets + 1))  # 0 = no url
+        if self.time:
+            fields += [("hour", 25), ("weekday", 8)]  # last id = unknown time
+        if self.selection:
+            fields.append(("selection", len(SELECTIONS)))
+        return fields
+
+    @property
+    def n_dense(self) -> int:
+        return 2 + (2 if self.length else 0)
+
+
+@dataclass
+class Features:
+    tokens: np.ndarray  # int64 [N, L]: rows of the vectors table, -1 = none
+    fields: np.ndarray  # int64 [N, F]: one id per categorical field
+    dense: np.ndarray  # float32 [N, n_dense]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def take(self, index: np.ndarray) -> "Features":
+        return Features(self.tokens[index], self.fields[index], self.dense[index])
+
+
+def domain_of(url: object) -> str:
+    """``https://www.Example.com/x`` -> ``example.com``; '' when there is no usable url."""
+    if not isinstance(url, str) or not url:
+        return ""
+    try:
+        host = urlsplit(url if "//" in url else "//" + url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
+
+
+def domain_bucket(domain: str, buckets: int) -> int:
+    """Stable across processes (unlike ``hash``), so a saved model sees the same buckets."""
+    return 0 if not domain else 1 + zlib.crc32(domain.encode()) % buckets
+
+
+class Featurizer:
+    """Tokenizer + the piece -> vector-row map + the feature config: everything to featurize."""
+
+    def __init__(
+        self, tokenizer: SentencePieceTokenizer, keys: dict[str, int], config: FeatureConfig
+    ):
+        self.tokenizer = tokenizer
+        self.config = config
+        pieces = [tokenizer.id_to_piece(i) for i in range(len(tokenizer))]
+        # piece id -> row in the vectors table (-1: the piece got no vector, e.g. below min_count)
+        self.piece_to_row = np.array([keys.get(p, -1) for p in pieces], dtype=np.int64)
+
+    def token_rows(self, ids: list[list[int]]) -> np.ndarray:
+        """Piece ids per title -> padded rows of the vectors table (-1 = padding/no vector)."""
+        width = max(1, min(self.config.max_tokens, max((len(x) for x in ids), default=1)))
+        padded = np.full((len(ids), width + 1), len(self.piece_to_row), dtype=np.int64)
+        for row, piece_ids in enumerate(ids):
+            piece_ids = piece_ids[:width]
+            padded[row, : len(piece_ids)] = piece_ids
+        lookup = np.append(self.piece_to_row, -1)  # the padding id maps to -1
+        return lookup[padded[:, :width]]
+
+    def transform(self, stories: pd.DataFrame, selection: str | None = None) -> Features:
+        """Featurize ``stories`` (needs ``title``; url/time/selection optional).
+
+        ``selection`` overrides the column (prediction asks for the unbiased population).
+        """
+        n = len(stories)
+        titles = stories["title"].fillna("").astype(str).tolist()
+        ids = self.tokenizer.encode_batch(titles) if n else []
+        tokens = self.token_rows(ids)
+        known = (tokens >= 0).sum(axis=1)
+        n_pieces = np.array([len(x) for x in ids], dtype=np.int64)
+        dense = [
+            (known == 0).astype(np.float32),  # explicit "no known piece" indicator
+            1.0 - known / np.maximum(n_pieces, 1),  # share of pieces without a vector
+        ]
+        if self.config.length:
+            dense += [
+                np.array([len(t) for t in titles], dtype=np.float32) / 80.0,
+                n_pieces.astype(np.float32) / 20.0,
+            ]
+        fields = []
+        if self.config.domain:
+            urls = stories["url"] if "url" in stories else pd.Series([None] * n)
+            buckets = self.config.domain_buckets
+            fields.append([domain_bucket(domain_of(u), buckets) for u in urls])
+        if self.config.time:
+            times = pd.to_datetime(stories["time"], errors="coerce") if "time" in stories else None
+            if times is None:
+                hour, weekday = np.full(n, 24), np.full(n, 7)
+            else:
+                hour = times.dt.hour.fillna(24).to_numpy(dtype=np.int64)
+                weekday = times.dt.day_of_week.fillna(7).to_numpy(dtype=np.int64)
+            fields += [hour, weekday]
+        if self.config.selection:
+            values = [selection] * n if selection else stories["selection"].tolist()
+            fields.append([SELECTIONS.index(v) if v in SELECTIONS else 0 for v in values])
+        return Features(
+            tokens=tokens,
+            fields=np.array(fields, dtype=np.int64).T.reshape(n, len(self.config.fields)),
+            dense=np.stack(dense, axis=1).astype(np.float32),
+        )

@@ -1,0 +1,215 @@
+"""The upvote model on the shipped sample: pipeline, bundle round trip, predictions, errors."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import upvote
+from upvote.cli import app
+from upvote.data import load_stories
+from upvote.embeddings.params import Word2VecParams
+from upvote.model.bundle import ModelNotFoundError, load_model, publish
+from upvote.model.features import UNBIASED, FeatureConfig
+from upvote.model.regressor import RegressorConfig
+from upvote.model.train import TrainOptions, prepare_data, train
+from upvote.settings import get_settings
+
+SMALL = TrainOptions(
+    max_rows=2500,
+    vocab_size=500,
+    comments=False,
+    word2vec=Word2VecParams(vector_size=16, min_count=2, epochs=1),
+    regressor=RegressorConfig(hidden=(16,), max_epochs=3),
+)
+
+
+def flat(output: str) -> str:
+    """CLI output without Rich's error box and line wrapping, for substring checks."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small bundle for the whole module (a few seconds), in its own data dir."""
+    data_dir = tmp_path_factory.mktemp("upvote-model")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UPVOTE_DATA_DIR", str(data_dir))
+        get_settings.cache_clear()
+        bundle, results = train(SMALL, log=lambda _: None)
+    get_settings.cache_clear()
+    return data_dir, bundle, results
+
+
+@pytest.fixture
+def registry_env(trained, monkeypatch) -> Path:
+    """Point UPVOTE_DATA_DIR at the trained bundle's data dir (for the CLI)."""
+    monkeypatch.setenv("UPVOTE_DATA_DIR", str(trained[0]))
+    get_settings.cache_clear()
+    return trained[1]
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    return load_model("latest", registry_dir=trained[1].parent)
+
+
+@pytest.fixture(scope="module")
+def test_titles() -> pd.DataFrame:
+    return prepare_data(load_stories(), SMALL).test
+
+
+def test_pipeline_publishes_a_complete_bundle(trained):
+    _, bundle, results = trained
+    assert (bundle.parent / "latest").read_text().strip() == bundle.name
+    for name in ("model.json", "metadata.json", "regressor.pt", "vectors.npz", "scores.npy"):
+        assert (bundle / name).is_file(), name
+    report = bundle / "report"
+    for name in ("report.md", "report.html", "calibration.png", "coverage.png", "loss_curves.png"):
+        assert (report / name).stat().st_size > 0, name
+    assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    for name in ("ours", "ablation", "tfidf_ridge", "constant"):
+        assert np.isfinite(results[name]["log_rmse"])
+    # the constant is the train mean: its log RMSE is at least the test standard deviation
+    y = np.log1p(prepare_data(load_stories(), SMALL).test["score"].astype(float).clip(lower=0))
+    assert results["constant"]["log_rmse"] >= y.std(ddof=0) - 1e-9
+    assert results["constant"]["log_r2"] <= 1e-9
+    assert "ours (title vectors + extras)" in (report / "report.md").read_text()
+
+
+def test_metadata_records_data_and_code(model, trained):
+    meta = model.metadata
+    assert re.fullmatch(r"[0-9a-f]{16}", meta["data_snapshot"])
+    assert meta["code_version"].startswith(upvote.__version__)
+    assert meta["options"]["max_rows"] == SMALL.max_rows
+    assert meta["rows"]["test"] == trained[2]["n_test"]
+    assert len(meta["history"]) >= 1
+
+
+def test_bundle_round_trip_gives_identical_predictions(model, trained, test_titles):
+    again = upvote.load_model(trained[1].name, registry_dir=trained[1].parent)
+    pd.testing.assert_frame_equal(model.predict(test_titles), again.predict(test_titles))
+    assert again.version == trained[1].name
+
+
+def test_predictions_are_finite_ordered_and_in_range(model, test_titles):
+    out = model.predict(test_titles)
+    assert list(out.index) == list(test_titles.index)
+    assert np.isfinite(out.to_numpy()).all()
+    assert (out["predicted_score"] >= 0).all()
+    assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
+    assert out["p_reach_100"].between(0, 1).all()
+    assert np.allclose(out["predicted_score"], np.expm1(out["predicted_log1p"].clip(lower=0)))
+    # a plausible range for HN scores (log1p(5000) ~ 8.5)
+    assert out["predicted_log1p"].between(-1, 8.5).all()
+
+
+def test_titles_only_and_odd_titles(model):
+    out = model.predict([{"title": "Show HN: a tiny database"}, {"title": ""}, {"title": None}])
+    assert len(out) == 3 and np.isfinite(out.to_numpy()).all()
+    with pytest.raises(ValueError, match="title"):
+        model.predict([{"url": "http://example.com"}])
+
+
+def test_extra_features_change_the_prediction(model):
+    base = {"title": "Rust is fast", "time": pd.Timestamp("2016-09-10 15:00")}
+    other = {**base, "url": "https://github.com/x/y", "time": pd.Timestamp("2016-09-11 03:00")}
+    out = model.predict([base, other])
+    assert out["predicted_log1p"].iloc[0] != out["predicted_log1p"].iloc[1]
+
+
+def test_explain_covers_each_piece(model):
+    title = "Show HN: Rust database"
+    explanation = model.explain(title)
+    pieces = [piece for piece, _ in explanation]
+    assert "".join(pieces).replace("▁", " ").strip() == title
+    assert all(np.isfinite(c) for _, c in explanation)
+    assert any(c != 0 for _, c in explanation)
+
+
+def test_percentile_is_monotone(model):
+    values = [model.percentile(s) for s in (0, 1, 5, 50, 500, 10_000)]
+    assert values == sorted(values)
+    assert values[0] >= 0 and values[-1] == 100.0
+
+
+def test_prepare_data_keeps_test_unbiased_and_after_train():
+    stories = load_stories()
+    data = prepare_data(stories, TrainOptions())
+    assert data.train["time"].max() <= data.valid["time"].min()
+    assert data.valid["time"].max() <= data.test["time"].min()
+    assert set(data.train["selection"]) | set(data.test["selection"]) <= set(UNBIASED)
+    every = prepare_data(stories, TrainOptions(rows="all", features=FeatureConfig(selection=True)))
+    pd.testing.assert_frame_equal(every.test, data.test)
+    assert len(every.train) > len(data.train)
+    assert (every.train["time"].dropna() < data.valid["time"].min()).all()
+    assert every.snapshot != data.snapshot
+
+
+def test_publish_refuses_to_overwrite(model, tmp_path):
+    publish(model, "v1", tmp_path)
+    with pytest.raises(FileExistsError):
+        publish(model, "v1", tmp_path)
+    assert (tmp_path / "latest").read_text().strip() == "v1"
+
+
+def test_cli_predict_csv_and_parquet(registry_env, tmp_path):
+    runner = CliRunner()
+    source = pd.DataFrame(
+        {"title": ["Ask HN: how do you learn?", "Rust 2.0 released"], "by": ["a", "b"]}
+    )
+    source.to_csv(tmp_path / "in.csv", index=False)
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"out{suffix}"
+        result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in.csv"), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        written = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        assert list(written["title"]) == list(source["title"])
+        assert {"predicted_score", "predicted_log1p", "p10", "p50", "p90", "p_reach_100"} <= set(
+            written.columns
+        )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"headline\nhello\n", "missing required column(s) title"),
+        (b"", "the file is empty"),
+        (b"title\n", "has no rows"),
+        ("title\ncaf\xe9\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_cli_predict_bad_input(registry_env, tmp_path, content, message):
+    (tmp_path / "in.csv").write_bytes(content)
+    args = ["predict", "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert message in flat(result.output)
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_cli_unknown_version_and_no_model(registry_env, tmp_path, monkeypatch):
+    (tmp_path / "in.csv").write_text("title\nhello\n")
+    args = ["predict", "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]
+    result = CliRunner().invoke(app, [*args, "--model", "nope"])
+    assert result.exit_code == 1
+    assert "unknown model version 'nope'" in flat(result.output)
+    monkeypatch.setenv("UPVOTE_DATA_DIR", str(tmp_path / "empty"))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "run `upvote train` first" in flat(result.output)
+    with pytest.raises(ModelNotFoundError):
+        upvote.load_model()
+
+
+def test_cli_evaluate_rewrites_the_report(registry_env):
+    report = registry_env / "report" / "report.md"
+    report.unlink()
+    result = CliRunner().invoke(app, ["evaluate"])
+    assert result.exit_code == 0, result.output
+    assert "TF-IDF + ridge" in result.output
+    assert report.is_file()
