@@ -13,7 +13,7 @@ import pytest
 from upvote.serve.deploy import free_port
 
 ADMIN_TOKEN = "test-admin-token"
-SMALL_TRAINING = ["--budget", "small"]  # the model stage's quick training (seconds, real data)
+SMALL_TRAINING = ["--quick"]  # the model stage's small budget (seconds, real data)
 
 
 @pytest.fixture(scope="session")
