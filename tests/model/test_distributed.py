@@ -1,7 +1,6 @@
-"""Distributed word2vec through the real torchrun CLI on gloo (CPU): 2 ranks learn what 1 learns,
-each rank holds half the parameters, and a killed job resumes to the same vectors."""
+"""Distributed word2vec through the real `torchrun ... -m upvote embed train` on gloo (CPU): 2 ranks
+learn what 1 learns, each rank holds half the parameters, and a killed job resumes exactly."""
 
-import json
 import os
 import subprocess
 import sys
@@ -10,125 +9,114 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_torch_engine import PARAMS, neighbour_purity, planted_documents
 
-from upvote.embeddings.corpus import encode_corpus
+from upvote.embeddings.corpus import EncodedCorpus
 from upvote.embeddings.distributed import Layout, check_layout
 from upvote.embeddings.torch_engine import train_torch
 from upvote.embeddings.vectors import KeyedVectors
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 EPOCHS = 3
-BATCH_WORDS = 1024
+CLI_OPTIONS = ["--dim", "16", "--window", "3", "--negative", "5", "--min-count", "1"]
+CLI_OPTIONS += ["--epochs", str(EPOCHS), "--threads", "1"]
 
-# What `upvote embed train` does under torchrun, reduced to the call under test.
-WORKER = """
-import json, os, resource, signal, sys
+# The distributed call of `upvote embed train`, plus a way to die: once past kill_after_words,
+# rank 1 SIGKILLs itself (a crashed node); torchrun then stops rank 0 and fails the job.
+KILLABLE_WORKER = """
+import json, os, signal, sys
 from upvote.embeddings.corpus import EncodedCorpus
 from upvote.embeddings.distributed import train_distributed
 from upvote.embeddings.params import Word2VecParams
 
-corpus_dir, out_dir, model_parallel, resume, kill_after_words = sys.argv[1:6]
-corpus = EncodedCorpus.open(corpus_dir)
-params = Word2VecParams(**json.loads(os.environ["W2V_PARAMS"]))
+corpus_dir, params_json, out_dir, resume, kill_after_words = sys.argv[1:6]
+params = Word2VecParams(**json.loads(open(params_json).read()))
 done = 0
 
-def progress(words, loss):  # rank 1 kills itself with SIGKILL once it is past kill_after_words
+def progress(words, loss):
     global done
     done += words
     if os.environ["RANK"] == "1" and done > int(kill_after_words) > 0:
         os.kill(os.getpid(), signal.SIGKILL)
 
-stats = train_distributed(
-    corpus, params, out_dir, progress, model_parallel=int(model_parallel),
-    resume=resume == "1", batch_words=int(os.environ["W2V_BATCH_WORDS"]),
+train_distributed(
+    EncodedCorpus.open(corpus_dir), params, out_dir, progress, model_parallel=2,
+    resume=resume == "1",
 )
-stats["max_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-with open(os.path.join(out_dir, f"stats-rank{stats['rank']}.json"), "w") as f:
-    json.dump(stats, f)
 """
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return encode_corpus(
-        planted_documents(), tmp_path_factory.mktemp("corpus"), min_count=1, shard_tokens=8000
-    )
+def torchrun(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [TORCHRUN, "--standalone", "--nproc-per-node=2", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    if check:
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return proc
 
 
-def launch(corpus, out: Path, nproc: int, model_parallel: int, resume=False, kill_after_words=0):
-    script = out.parent / "worker.py"
-    script.write_text(WORKER)
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "W2V_PARAMS": json.dumps(replace(PARAMS, epochs=EPOCHS).to_dict()),
-        "W2V_BATCH_WORDS": str(BATCH_WORDS),
-    }
-    cmd = [TORCHRUN, "--standalone", f"--nproc-per-node={nproc}", str(script)]
-    cmd += [str(corpus.directory), str(out), str(model_parallel), "1" if resume else "0"]
-    cmd += [str(kill_after_words)]
-    return subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def finish(proc: subprocess.Popen) -> None:
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, output.decode()[-3000:]
-
-
-def stats(out: Path, rank: int) -> dict:
-    return json.loads((out / f"stats-rank{rank}.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def column_parallel_run(corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("mp2") / "out"
-    finish(launch(corpus, out, nproc=2, model_parallel=2))
+def upvote_embed_train(text: Path, out: Path, model_parallel: int) -> Path:
+    """The documented command: torchrun ... -m upvote embed train CORPUS ... --out DIR."""
+    torchrun("-m", "upvote", "embed", "train", str(text), "--out", str(out), *CLI_OPTIONS,
+             "--model-parallel", str(model_parallel))  # fmt: skip
     return out
 
 
+@pytest.fixture(scope="module")
+def text(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("text") / "planted.txt"
+    path.write_text("\n".join(" ".join(doc) for doc in planted_documents()) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def column_parallel_run(text, tmp_path_factory) -> Path:
+    return upvote_embed_train(text, tmp_path_factory.mktemp("mp2") / "out", model_parallel=2)
+
+
 @pytest.mark.slow
-def test_two_column_ranks_learn_what_one_process_learns(corpus, column_parallel_run):
-    single, _ = train_torch(corpus, replace(PARAMS, epochs=EPOCHS), batch_words=BATCH_WORDS)
-    kv = KeyedVectors.load_word2vec_format(column_parallel_run / "vectors.txt")
+def test_two_column_ranks_learn_what_one_process_learns(column_parallel_run):
+    out = column_parallel_run
+    corpus = EncodedCorpus.open(out / "corpus" / "rank0")
+    single, _ = train_torch(corpus, replace(PARAMS, epochs=EPOCHS))
+    kv = KeyedVectors.load_word2vec_format(out / "vectors.txt")
     assert kv.index_to_key == corpus.vocab.words and kv.vector_size == PARAMS.vector_size
     one = neighbour_purity(single, kv.index_to_key)
     two = neighbour_purity(kv.vectors, kv.index_to_key)
     assert two > 0.9 and abs(one - two) < 0.05, (one, two)
-    # Each rank holds half of both matrices: 2 x V x (D / 2) float32.
-    full = 2 * len(corpus.vocab) * PARAMS.vector_size * 4
+    # Memory per rank halves: each rank's state holds V x D/2 of both matrices, and its slices
+    # are the two halves of the gathered vectors.
+    halves = []
     for rank in (0, 1):
-        s = stats(column_parallel_run, rank)
-        assert s["parameter_bytes"] == full // 2
-        assert s["columns"] == [rank * 8, rank * 8 + 8]
+        state = torch.load(out / "checkpoints" / f"rank{rank:04d}-epoch{EPOCHS:04d}.pt")
+        assert state["syn0"].shape == state["syn1neg"].shape == (len(corpus.vocab), 8)
+        halves.append(state["syn0"].numpy())
+    np.testing.assert_array_equal(np.concatenate(halves, 1), kv.vectors)
 
 
 @pytest.mark.slow
-def test_data_parallel_replicas_learn(corpus, tmp_path):
-    out = tmp_path / "out"
-    finish(launch(corpus, out, nproc=2, model_parallel=1))
+def test_data_parallel_replicas_learn(text, tmp_path):
+    out = upvote_embed_train(text, tmp_path / "out", model_parallel=1)
     kv = KeyedVectors.load_word2vec_format(out / "vectors.txt")
     assert neighbour_purity(kv.vectors, kv.index_to_key) > 0.9
-    # Each replica trained about half the corpus words per epoch, and holds the whole model.
-    words = [stats(out, r)["words"] for r in (0, 1)]
-    assert abs(words[0] - words[1]) < 0.1 * sum(words)
-    assert sum(words) == corpus.n_tokens * EPOCHS
-    assert stats(out, 0)["parameter_bytes"] == 2 * len(corpus.vocab) * PARAMS.vector_size * 4
 
 
 @pytest.mark.slow
-def test_killed_job_resumes_to_the_same_vectors(corpus, column_parallel_run, tmp_path):
-    out = tmp_path / "out"
-    # Rank 1 is SIGKILLed early in epoch 2; torchrun then stops rank 0 and fails the job.
-    proc = launch(corpus, out, nproc=2, model_parallel=2, kill_after_words=corpus.n_tokens + 1)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0, output.decode()[-3000:]
+def test_killed_job_resumes_to_the_same_vectors(column_parallel_run, tmp_path):
+    """Same corpus and settings as the uninterrupted CLI run; killed in epoch 2, then resumed."""
+    corpus_dir = column_parallel_run / "corpus" / "rank0"
+    params = column_parallel_run / "params.json"
+    worker, out = tmp_path / "worker.py", tmp_path / "out"
+    worker.write_text(KILLABLE_WORKER)
+    n_tokens = EncodedCorpus.open(corpus_dir).n_tokens
+    args = [str(worker), str(corpus_dir), str(params), str(out)]
+    killed = torchrun(*args, "0", str(n_tokens + 1), check=False)
+    assert killed.returncode != 0
     checkpoints = sorted(p.name for p in (out / "checkpoints").glob("*.pt"))
     assert checkpoints == ["rank0000-epoch0001.pt", "rank0001-epoch0001.pt"]
     assert not (out / "vectors.txt").exists()
-    finish(launch(corpus, out, nproc=2, model_parallel=2, resume=True))
+    torchrun(*args, "1", "0")
     resumed = KeyedVectors.load_word2vec_format(out / "vectors.txt").vectors
     whole = KeyedVectors.load_word2vec_format(column_parallel_run / "vectors.txt").vectors
     np.testing.assert_array_equal(resumed, whole)

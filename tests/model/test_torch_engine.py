@@ -2,6 +2,7 @@
 must be (windows, documents, duplicate rows), it is deterministic and resumable, and it refuses a
 missing GPU clearly."""
 
+import string
 from collections import Counter
 from dataclasses import replace
 
@@ -12,8 +13,9 @@ import torch
 from upvote.embeddings.corpus import encode_corpus
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.torch_engine import (
+    ROW_CAP,
     Sampler,
-    _add_averaged,
+    _add_capped,
     resolve_device,
     train_arrays,
     train_torch,
@@ -21,16 +23,18 @@ from upvote.embeddings.torch_engine import (
 from upvote.embeddings.vocab import Vocab
 
 CLUSTERS, PER_CLUSTER = 12, 8
+LETTERS = string.ascii_lowercase
 PARAMS = Word2VecParams(vector_size=16, window=3, negative=5, min_count=1, epochs=3, threads=1)
 
 
 def planted_documents(n_docs: int = 1500, length: int = 16, seed: int = 0) -> list[list[str]]:
-    """Each document uses the words of one cluster only: words of a cluster share all contexts."""
+    """Each document uses the words of one cluster only: words of a cluster share all contexts.
+    Words are letters only ("aqb": cluster a, word b), so the text8 word tokenizer keeps them."""
     rng = np.random.default_rng(seed)
     docs = []
     for _ in range(n_docs):
         c = rng.integers(CLUSTERS)
-        docs.append([f"c{c}w{w}" for w in rng.integers(PER_CLUSTER, size=length)])
+        docs.append([LETTERS[c] + "q" + LETTERS[w] for w in rng.integers(PER_CLUSTER, size=length)])
     return docs
 
 
@@ -47,7 +51,7 @@ def neighbour_purity(vectors: np.ndarray, words: list[str], topn: int = 5) -> fl
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     sims = unit @ unit.T
     np.fill_diagonal(sims, -np.inf)
-    cluster = np.array([w.split("w")[0] for w in words])
+    cluster = np.array([w[0] for w in words])
     top = np.argsort(-sims, axis=1)[:, :topn]
     return float((cluster[top] == cluster[:, None]).mean())
 
@@ -89,12 +93,14 @@ def test_pairs_stay_inside_window_and_document():
     assert sorted(batch.targets[:, 0].tolist()) == list(range(n))
 
 
-def test_duplicate_rows_get_the_mean_update():
+def test_a_row_moves_at_most_row_cap_updates_per_step():
     weight = torch.zeros(3, 2)
-    rows = torch.tensor([1, 1, 1, 2])
-    updates = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 3.0], [5.0, 5.0]])
-    _add_averaged(weight, rows, updates)
-    assert weight.tolist() == [[0.0, 0.0], [2.0, 1.0], [5.0, 5.0]]
+    many = int(ROW_CAP) * 4
+    rows = torch.tensor([1] * many + [2, 2])
+    updates = torch.ones(many + 2, 2)
+    _add_capped(weight, rows, updates)
+    # Row 1: 4 x ROW_CAP updates of 1 are scaled to ROW_CAP; row 2: 2 updates are summed as is.
+    assert weight.tolist() == [[0.0, 0.0], [ROW_CAP, ROW_CAP], [2.0, 2.0]]
 
 
 def test_fixed_seed_is_deterministic_and_seed_matters(planted):

@@ -46,6 +46,7 @@ from upvote.embeddings.torch_engine import (
     resolve_device,
     run_epoch,
     save_checkpoint,
+    step_words,
 )
 from upvote.embeddings.vectors import KeyedVectors
 
@@ -189,6 +190,7 @@ def train_distributed(
     # Same seed within a model group (identical batches), another one per replica.
     sampler = Sampler(corpus.vocab, params, device, seed=params.seed * 7919 + layout.replica)
     shards = list(corpus.shards())
+    batch_words = step_words(shards, batch_words)
     n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)
     common_steps = n_chunks // layout.replicas  # steps every replica takes in an epoch
     per_epoch = count_words(shards, batch_words, layout.replica, layout.replicas)

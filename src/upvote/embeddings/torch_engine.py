@@ -35,6 +35,8 @@ from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vocab import Vocab
 
 BATCH_WORDS = 4096  # corpus words per step (before sub-sampling): ~10-20k pairs for skip-gram
+MIN_STEPS = 64  # per epoch: a tiny corpus gets smaller steps rather than a handful of huge ones
+ROW_CAP = 16.0  # a row moves at most this many single updates' worth per step
 
 Progress = Callable[[int, float], None]  # (corpus words done in this call, mean loss per example)
 
@@ -110,9 +112,14 @@ class Sampler:
         return Batch(inputs=words[context], pair_centre=renumber[centre], targets=targets)
 
 
-def _add_averaged(weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor) -> None:
-    """weight[r] += the updates aimed at row r in this step (see the module docstring)."""
-    weight.index_add_(0, rows, updates)
+def _add_capped(weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor) -> None:
+    """weight[r] += the sum of the updates aimed at row r in this step, scaled down to at most
+    ROW_CAP updates' worth when more arrive (see the module docstring)."""
+    unique, inverse, counts = torch.unique(rows, return_inverse=True, return_counts=True)
+    summed = torch.zeros(unique.shape[0], weight.shape[1], dtype=weight.dtype, device=weight.device)
+    summed.index_add_(0, inverse, updates)
+    summed *= (ROW_CAP / counts.to(weight.dtype)).clamp_(max=1.0).unsqueeze(1)
+    weight.index_add_(0, unique, summed)
 
 
 @dataclass
@@ -158,8 +165,8 @@ class Step:
         out_update = (grad.unsqueeze(2) * hidden.unsqueeze(1)).reshape(-1, dim)
         # CBOW: every context word of the window gets the whole neu1e, as in word2vec.c.
         in_update = hidden_grad if self.sg else hidden_grad.index_select(0, batch.pair_centre)
-        _add_averaged(syn1, out_rows, out_update)
-        _add_averaged(syn0, batch.inputs, in_update)
+        _add_capped(syn1, out_rows, out_update)
+        _add_capped(syn0, batch.inputs, in_update)
         return float(loss), score.shape[0]
 
 
@@ -195,6 +202,11 @@ def chunks(
 def count_words(shards: list[np.ndarray], batch_words: int, part: int = 0, parts: int = 1) -> int:
     """Corpus words (ids >= 0) in this part of the stream: the denominator of the LR schedule."""
     return sum(int((chunk >= 0).sum()) for chunk in chunks(shards, batch_words, part, parts))
+
+
+def step_words(shards: list[np.ndarray], batch_words: int) -> int:
+    """batch_words, or less for a corpus too small to give MIN_STEPS steps per epoch."""
+    return max(64, min(batch_words, sum(s.shape[0] for s in shards) // MIN_STEPS))
 
 
 @dataclass
@@ -277,6 +289,7 @@ def train_arrays(
     if device.type == "cpu":
         torch.set_num_threads(params.threads)
     dim = params.vector_size
+    batch_words = step_words(shards, batch_words)
     syn0, syn1 = init_vectors(len(vocab), dim, range(dim), params.seed, device)
     step = Step(syn0, syn1, params.sg, params.cbow_mean)
     sampler = Sampler(vocab, params, device, seed=params.seed)
