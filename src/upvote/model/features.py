@@ -8,7 +8,7 @@ pieces without a vector, and an explicit "no known piece" indicator).
 
 import zlib
 from dataclasses import asdict, dataclass
-from urllib.parse import urlsplit
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -64,20 +64,22 @@ class Features:
         return Features(self.tokens[index], self.fields[index], self.dense[index])
 
 
-def domain_of(url: object) -> str:
+# scheme://user@HOST:port/path -> HOST (a regex over the whole column: ~10x faster than urlsplit)
+_HOST = r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^@/?#\s]*@)?([^/:?#\s]+)"
+
+
+def domains(urls: pd.Series) -> pd.Series:
     """``https://www.Example.com/x`` -> ``example.com``; '' when there is no usable url."""
-    if not isinstance(url, str) or not url:
-        return ""
-    try:
-        host = urlsplit(url if "//" in url else "//" + url).hostname or ""
-    except ValueError:
-        return ""
-    return host.removeprefix("www.")
+    hosts = urls.astype("string").str.extract(_HOST, expand=False).str.lower()
+    return hosts.str.removeprefix("www.").fillna("").astype(str)
 
 
-def domain_bucket(domain: str, buckets: int) -> int:
-    """Stable across processes (unlike ``hash``), so a saved model sees the same buckets."""
-    return 0 if not domain else 1 + zlib.crc32(domain.encode()) % buckets
+def domain_buckets(urls: pd.Series, buckets: int) -> np.ndarray:
+    """Hashed domain ids, 0 = no url. crc32 is stable across processes (unlike ``hash``)."""
+    names = domains(urls)
+    unique = names.unique()
+    ids = {d: (1 + zlib.crc32(d.encode()) % buckets) if d else 0 for d in unique}
+    return names.map(ids).to_numpy(dtype=np.int64)
 
 
 class Featurizer:
@@ -94,13 +96,15 @@ class Featurizer:
 
     def token_rows(self, ids: list[list[int]]) -> np.ndarray:
         """Piece ids per title -> padded rows of the vectors table (-1 = padding/no vector)."""
-        width = max(1, min(self.config.max_tokens, max((len(x) for x in ids), default=1)))
-        padded = np.full((len(ids), width + 1), len(self.piece_to_row), dtype=np.int64)
-        for row, piece_ids in enumerate(ids):
-            piece_ids = piece_ids[:width]
-            padded[row, : len(piece_ids)] = piece_ids
-        lookup = np.append(self.piece_to_row, -1)  # the padding id maps to -1
-        return lookup[padded[:, :width]]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        width = int(max(1, min(self.config.max_tokens, lengths.max(initial=1))))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        row = np.repeat(np.arange(len(ids)), lengths)
+        position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        keep = position < width  # titles longer than max_tokens are cut
+        rows = np.full((len(ids), width), -1, dtype=np.int64)
+        rows[row[keep], position[keep]] = self.piece_to_row[flat[keep]]
+        return rows
 
     def transform(self, stories: pd.DataFrame, selection: str | None = None) -> Features:
         """Featurize ``stories`` (needs ``title``; url/time/selection optional).
@@ -124,9 +128,8 @@ class Featurizer:
             ]
         fields = []
         if self.config.domain:
-            urls = stories["url"] if "url" in stories else pd.Series([None] * n)
-            buckets = self.config.domain_buckets
-            fields.append([domain_bucket(domain_of(u), buckets) for u in urls])
+            urls = stories["url"] if "url" in stories else pd.Series([None] * n, dtype=object)
+            fields.append(domain_buckets(urls, self.config.domain_buckets))
         if self.config.time:
             times = pd.to_datetime(stories["time"], errors="coerce") if "time" in stories else None
             if times is None:

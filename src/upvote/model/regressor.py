@@ -75,10 +75,12 @@ class UpvoteNet(nn.Module):
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """Mean of the known pieces' vectors; the learned ``empty`` vector when there are none."""
-        mask = (tokens >= 0).unsqueeze(-1).float()
-        summed = (self.embed(tokens.clamp(min=0)) * mask).sum(1)
-        count = mask.sum(1)
-        return torch.where(count > 0, summed / count.clamp(min=1), self.empty)
+        known = tokens >= 0
+        count = known.sum(1)
+        # embedding_bag reads only the known ids (no [N, L, D] padded tensor): ~5x faster
+        offsets = torch.cumsum(count, 0) - count
+        pooled = F.embedding_bag(tokens[known], self.embed.weight, offsets, mode="mean")
+        return torch.where(count.unsqueeze(1) > 0, pooled, self.empty)
 
     def forward(self, tokens, fields, dense) -> torch.Tensor:
         parts = [self.pool(tokens), dense]
@@ -108,6 +110,7 @@ def _tensors(x: Features) -> tuple[torch.Tensor, ...]:
 @torch.no_grad()
 def predict_raw(net: UpvoteNet, x: Features, batch_size: int = 8192) -> np.ndarray:
     """[N, 5] raw outputs, in batches (a batch of 8k titles pools in a few ms)."""
+    torch.set_num_threads(1)  # as in `fit`: faster than 2 contending threads on a shared machine
     net.eval()
     outs = [
         net(*_tensors(x.take(slice(i, i + batch_size))))
