@@ -213,3 +213,16 @@ def test_cli_evaluate_rewrites_the_report(registry_env):
     assert result.exit_code == 0, result.output
     assert "TF-IDF + ridge" in result.output
     assert report.is_file()
+
+
+def test_token_rows_pad_cut_and_mask(model):
+    featurizer = model.featurizer
+    unknown = int(np.flatnonzero(featurizer.piece_to_row < 0)[0])  # e.g. <unk>
+    known = int(np.flatnonzero(featurizer.piece_to_row >= 0)[0])
+    limit = featurizer.config.max_tokens
+    rows = featurizer.token_rows([[known, unknown], [], [known] * (limit + 5)])
+    assert rows.shape == (3, limit)
+    expected_first = [featurizer.piece_to_row[known], -1] + [-1] * (limit - 2)
+    assert rows[0].tolist() == expected_first
+    assert (rows[1] == -1).all()
+    assert (rows[2] == featurizer.piece_to_row[known]).all()

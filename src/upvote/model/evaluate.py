@@ -131,6 +131,7 @@ def write_report(
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss (all heads)")
+    ax.plot(epochs, [h["train_mse"] for h in history], "o-", label="train MSE (mean head)")
     ax.plot(epochs, [h["valid_mse"] for h in history], "o-", label="validation MSE (mean head)")
     ax.axvline(results["ours"]["best_epoch"], color="gray", ls=":", label="kept epoch")
     ax.set(xlabel="epoch", title="Loss curves")

@@ -152,17 +152,24 @@ def fit(
     for epoch in range(1, config.max_epochs + 1):
         net.train()
         order = torch.randperm(len(y_train), generator=generator)
-        total = 0.0
+        total = total_mse = 0.0
         for i in range(0, len(order), config.batch_size):
             idx = order[i : i + config.batch_size]
-            loss = loss_fn(net(*(t[idx] for t in x_train)), y_train[idx], reach_log)
+            out = net(*(t[idx] for t in x_train))
+            loss = loss_fn(out, y_train[idx], reach_log)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)
+            total_mse += F.mse_loss(out[:, 0].detach(), y_train[idx]).item() * len(idx)
         valid_mse = float(np.mean((predict_raw(net, valid[0])[:, 0] - valid[1]) ** 2))
         result.history.append(
-            {"epoch": epoch, "train_loss": total / len(order), "valid_mse": valid_mse}
+            {
+                "epoch": epoch,
+                "train_loss": total / len(order),
+                "train_mse": total_mse / len(order),
+                "valid_mse": valid_mse,
+            }
         )
         if valid_mse < best - 1e-5:
             best, best_state, stale, result.best_epoch = (

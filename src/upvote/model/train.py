@@ -163,7 +163,8 @@ def evaluate(model: UpvoteModel, data: Data, report_dir: Path) -> dict:
     test, y = data.test, log_target(data.test["score"])
     y_train = log_target(data.train["score"][data.train["selection"].isin(UNBIASED)])
     ours = model.predict_log(test)
-    tfidf, alpha = tfidf_ridge(data.train, data.valid)
+    # fitted on the unbiased training rows whatever `rows` is: the same baseline for both choices
+    tfidf, alpha = tfidf_ridge(data.train[data.train["selection"].isin(UNBIASED)], data.valid)
     ablation_features = replace(model.featurizer.config, domain=False, time=False, length=False)
     ablation, _, _ = fit_model(
         model.featurizer.tokenizer, model.vectors, ablation_features, model.regressor, data
