@@ -33,7 +33,8 @@ def registry(tmp_path):
         f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'registry'}}}}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
-    server = subprocess.Popen([str(REGISTRY), "serve", str(config)])
+    log = (tmp_path / "registry.log").open("w")
+    server = subprocess.Popen([str(REGISTRY), "serve", str(config)], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 20
         while True:

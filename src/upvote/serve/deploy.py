@@ -133,6 +133,15 @@ class Deployment:
             stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
         pid_file.write_text(str(proxy.pid))
+        deadline = time.monotonic() + 10
+        while True:  # the switch only counts once the public port accepts connections
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError as error:
+                if proxy.poll() is not None or time.monotonic() > deadline:
+                    raise DeployError(f"proxy failed to listen on {self.port}: {error}") from error
+                time.sleep(0.1)
 
     def stop_proxy(self) -> None:
         pid_file = self.state_dir / "proxy.pid"
