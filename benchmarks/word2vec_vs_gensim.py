@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/word2vec_vs_gensim.py --device cuda --gensim-modes file  # GPU box
 
 Both sides get the same corpus (10,000-word documents, as gensim cuts text8), the same settings
-(dim 100, window 5, negative 5, sample 1e-3, min_count 5) and all the machine's cores. Only the
+(dim 100, window 5, negative 5, sample 1e-3, min_count 5, alpha 0.025 for skip-gram and 0.05 for
+CBOW as word2vec.c; gensim's own CBOW default is 0.025) and all the machine's cores. Only the
 training call is timed (gensim's build_vocab and our encoding are reported apart). gensim runs in
 its `corpus_file` mode (its fastest) and its iterable mode (its best quality: corpus_file mode
 loses analogy accuracy at 1 epoch); words/s = corpus words x epochs / training seconds. Quality:
@@ -29,7 +30,7 @@ from numba import njit
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
-from upvote.embeddings.train import _draw_noise, _next, _sigmoid_grad, _subsample
+from upvote.embeddings.train import _SHIFT, _draw_noise, _next, _sigmoid_grad, _subsample
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CORPUS = SHARED / "text" / "enwiki2015_text8style_first100M.txt.gz"
@@ -59,7 +60,7 @@ def sg_pair_kernel(
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
             state = _next(state)
-            b = np.int64(state % np.uint64(window))
+            b = np.int64((state >> _SHIFT) % np.uint64(window))
             lo = max(0, pos - window + b)
             hi = min(m, pos + window + 1 - b)
             centre = sentence[pos]
@@ -125,6 +126,7 @@ def run_gensim(text: Path, params: Word2VecParams, words: int, mode: str) -> dic
     settings = dict(
         vector_size=params.vector_size, window=params.window, negative=params.negative,
         sample=params.sample, min_count=params.min_count, sg=int(params.sg), hs=0,
+        alpha=params.start_alpha, min_alpha=params.min_alpha,  # CBOW: 0.05 as word2vec.c
         workers=params.threads, seed=params.seed + 1, epochs=params.epochs,
     )  # fmt: skip
     model = Word2Vec(**settings)
@@ -176,6 +178,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--gensim-modes", nargs="*", choices=["file", "iterable"],
                         default=["file", "iterable"])  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--sg-kernel", choices=["hogbatch", "pair"], default="hogbatch",
                         help="pair: word2vec.c's per-pair skip-gram kernel instead")  # fmt: skip
@@ -197,14 +200,16 @@ def main() -> None:
         for model in models:
             for epochs in args.epochs:
                 params = Word2VecParams(
-                    sg=model == "sg", epochs=epochs, threads=args.threads, device=args.device
-                )
+                    sg=model == "sg", epochs=epochs, threads=args.threads, device=args.device,
+                    seed=args.seed,
+                )  # fmt: skip
                 rows = [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
                 label = " per-pair" if args.sg_kernel == "pair" and model == "sg" else ""
                 rows.append(run_ours(encoded, params, words, label))
                 fastest = max(r["words_per_s"] for r in rows[:-1]) if rows[:-1] else None
                 for row in rows:
-                    row.update(model=model, epochs=epochs, load=round(os.getloadavg()[0], 1))
+                    row.update(model=model, epochs=epochs, seed=args.seed)
+                    row.update(load=round(os.getloadavg()[0], 1))
                     if fastest:
                         row["speed_vs_fastest_gensim"] = round(row["words_per_s"] / fastest, 2)
                     print(json.dumps(row), flush=True)

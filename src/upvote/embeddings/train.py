@@ -47,11 +47,11 @@ CHECKPOINT = "checkpoint.npz"
 
 Progress = Callable[[int, float], None]  # (corpus words done since the last call, mean loss)
 
-# word2vec.c's linear congruential generator: cheap, and identical on every platform.
+# word2vec.c's linear congruential generator: cheap, and identical on every platform. Unlike
+# word2vec.c we use only its high bits: the low bits of an LCG repeat with short periods.
 _LCG_A = np.uint64(25214903917)
 _LCG_C = np.uint64(11)
 _SHIFT = np.uint64(16)
-_MASK16 = np.uint64(0xFFFF)
 _SHIFT40 = np.uint64(40)
 
 
@@ -101,7 +101,7 @@ def _subsample(tokens, start, end, keep, sentence, state):
         p = keep[w]
         if p < 1.0:
             state = _next(state)
-            if p < np.float32(state & _MASK16) / np.float32(65536.0):
+            if p < np.float32(state >> _SHIFT40) / np.float32(16777216.0):
                 continue
         sentence[m] = w
         m += 1
@@ -136,7 +136,7 @@ def sg_kernel(
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
             state = _next(state)
-            b = np.int64(state % np.uint64(window))
+            b = np.int64((state >> _SHIFT) % np.uint64(window))
             lo = max(0, pos - window + b)
             hi = min(m, pos + window + 1 - b)
             centre = sentence[pos]
@@ -230,7 +230,7 @@ def cbow_kernel(
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
             state = _next(state)
-            b = np.int64(state % np.uint64(window))
+            b = np.int64((state >> _SHIFT) % np.uint64(window))
             lo = max(0, pos - window + b)
             hi = min(m, pos + window + 1 - b)
             centre = sentence[pos]
