@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from upvote.model.bundle import UpvoteModel
+from upvote.serve.batching import MicroBatcher
 from upvote.serve.config import ServeSettings
 from upvote.serve.metrics import Metrics, MetricsMiddleware
 from upvote.serve.predlog import PredictionLog
@@ -55,11 +56,21 @@ def _model_input(story: Story) -> dict[str, Any]:
     return {"title": story.title, "url": story.url, "by": story.by, "time": _naive_utc(story.time)}
 
 
+def score(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
+    """One model call for a list of stories (model input dicts)."""
+    frame = model.predict(stories)[PREDICTION_FIELDS]
+    return [
+        Prediction(**dict(zip(PREDICTION_FIELDS, map(float, row), strict=True)))
+        for row in frame.itertuples(index=False)
+    ]
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     holder = ModelHolder(settings.models_dir)
     predlog = PredictionLog(settings.logs_dir, settings.log_max_bytes, settings.log_backups)
     metrics = Metrics()
+    batcher = MicroBatcher(score, max_batch=settings.max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -67,7 +78,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             holder.load(settings.model_version)
         except Exception as error:  # keep running: /health says 503 until /admin/reload works
             log.error("no model loaded at start-up: %s", error)
+        await batcher.start()
         yield
+        await batcher.stop()
         predlog.close()
 
     app = FastAPI(
@@ -79,17 +92,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.holder = holder
     app.state.settings = settings
 
-    def current_model() -> UpvoteModel:
+    async def current_model() -> UpvoteModel:  # async: no thread-pool hop per request
         return holder.model  # read once per request: a reload never swaps it mid-request
 
     Model = Annotated[UpvoteModel, Depends(current_model)]
 
     def predict(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
-        frame = model.predict(stories)[PREDICTION_FIELDS]
-        rows = [
-            Prediction(**dict(zip(PREDICTION_FIELDS, map(float, row), strict=True)))
-            for row in frame.itertuples(index=False)
-        ]
+        rows = score(model, stories)
         for row in rows:
             metrics.predictions.observe(row.predicted_score)
         return rows
@@ -119,10 +128,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return VersionOut(version=model.version)
 
     @app.post("/how_many_upvotes", tags=["mlx"])
-    def how_many_upvotes(body: HowManyUpvotesIn, model: Model) -> HowManyUpvotesOut:
+    async def how_many_upvotes(body: HowManyUpvotesIn, model: Model) -> HowManyUpvotesOut:
+        """The hot path: async, and micro-batched with concurrent requests (see batching.py)."""
         start = time.perf_counter()
         story = Story(title=body.title, by=body.author, time=body.timestamp)
-        upvotes = predict(model, [_model_input(story)])[0].predicted_score
+        upvotes = (await batcher.predict(model, _model_input(story))).predicted_score
+        metrics.predictions.observe(upvotes)
         latency_ms = (time.perf_counter() - start) * 1000
         predlog.append(model.version, body.model_dump(mode="json"), upvotes, latency_ms)
         return HowManyUpvotesOut(upvotes=upvotes)
