@@ -79,8 +79,13 @@ def _parse_times(values: pd.Series) -> pd.Series:
 
 
 def _to_int(values: pd.Series, column: str, where: str) -> pd.Series:
+    if pd.api.types.is_integer_dtype(values.dtype):  # already typed (PostgreSQL, Parquet)
+        return values.astype("Int64")
     numeric = pd.to_numeric(values, errors="coerce")
-    bad = numeric.isna() & values.notna() & (values.astype("str").str.strip() != "")
+    suspect = numeric.isna() & values.notna()
+    bad = suspect & (values[suspect].astype("str").str.strip() != "").reindex(
+        values.index, fill_value=False
+    )
     bad |= numeric.notna() & (numeric != np.floor(numeric.fillna(0)))
     if bad.any():
         row = bad.idxmax()
@@ -102,6 +107,8 @@ def coerce(df: pd.DataFrame, where: str = "input") -> tuple[pd.DataFrame, int]:
             out[name] = _to_int(values, name, where)
         elif name == "time":
             out[name] = _parse_times(values)
+        elif values.dtype == "str":
+            out[name] = values
         else:
             out[name] = values.astype("str").where(values.notna(), None).astype("str")
     unparseable = out["time"].isna() & df["time"].notna() if "time" in df.columns else False
@@ -119,25 +126,32 @@ def clean(df: pd.DataFrame, where: str = "input") -> tuple[pd.DataFrame, Cleanin
     report = CleaningReport(rows_in=len(df))
     df, report.bad_time = coerce(df, where)
 
+    dropped = pd.Series(False, index=df.index)
+
     def drop(mask: pd.Series, counter: str) -> None:
-        nonlocal df
+        # Rules are checked in order; a row is counted under the first rule it breaks.
+        nonlocal dropped
+        mask = mask & ~dropped
         setattr(report, counter, int(mask.sum()))
-        df = df[~mask]
+        dropped |= mask
 
     drop(df["type"].notna() & (df["type"] != "story"), "not_story")
     if "dead" in df.columns:
         dead = df.pop("dead")
         drop(dead.map(_truthy, na_action="ignore").fillna(False).astype(bool), "dead")
     drop(df["title"].isna(), "missing_title")
-    title = df["title"]
-    needs_unescape = title.str.contains("&", regex=False)
+    title = df["title"].fillna("")
+    needs_unescape = title.str.contains("&", regex=False) & ~dropped
     unescaped = title.where(~needs_unescape, title[needs_unescape].map(html.unescape))
     report.html_unescaped = int((unescaped != title).sum())
-    df = df.assign(title=unescaped.str.strip())
+    df["title"] = unescaped.str.strip()
     drop(df["title"] == "", "empty_title")
     drop(df["title"].str.len() > MAX_TITLE_CHARS, "absurd_title")
-    drop(df["score"].notna() & (df["score"] < 0), "negative_score")
-    drop(pd.Series(row_keys(df), index=df.index).duplicated(), "duplicate")
+    drop(df["score"].fillna(0) < 0, "negative_score")
+    df = df[~dropped]
+    duplicate = pd.Series(row_keys(df), index=df.index).duplicated()
+    report.duplicate = int(duplicate.sum())
+    df = df[~duplicate]
     report.rows_out = len(df)
     report.undated = int(df["time"].isna().sum())
     return df, report
@@ -153,7 +167,9 @@ def row_keys(df: pd.DataFrame) -> np.ndarray:
     The hash keeps id-less rows (like the shipped `unknown` selection) from piling up when the same
     file is pulled twice.
     """
-    keys = pd.util.hash_pandas_object(df[["title", "by", "time"]], index=False).to_numpy()
-    has_id = df["id"].notna().to_numpy()
-    keys[has_id] = df["id"].to_numpy(dtype="int64", na_value=0)[has_id].astype(np.uint64)
+    keys = df["id"].to_numpy(dtype="int64", na_value=0).astype(np.uint64)
+    no_id = df["id"].isna().to_numpy()
+    if no_id.any():
+        content = df.loc[no_id, ["title", "by", "time"]]
+        keys[no_id] = pd.util.hash_pandas_object(content, index=False).to_numpy()
     return keys

@@ -47,7 +47,7 @@ def pull_command(
         help="Join hacker_news.users (author_karma, author_created). LEAKS THE FUTURE: "
         "karma is today's value, not the value when the story was posted.",
     ),
-    batch_size: int = typer.Option(50_000, min=1, help="Rows per server round trip."),
+    batch_size: int = typer.Option(25_000, min=1, help="Rows per server round trip."),
     dataset: Path | None = typer.Option(
         None, help="Dataset folder [default: $UPVOTE_DATA_DIR/datasets/stories]"
     ),
@@ -85,3 +85,9 @@ def stats_command(
     except DataError as exc:
         _fail(str(exc))
     typer.echo(describe(df))
+
+
+if (
+    __name__ == "__main__"
+):  # `python -m upvote.data.cli`: the data stage without the others' imports
+    app()

@@ -10,10 +10,12 @@ skipped, so pulling twice never duplicates a story.
 
 import fcntl
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from queue import Empty, Full, Queue
 
 import numpy as np
 import pandas as pd
@@ -89,7 +91,7 @@ def pull(
     source: str,
     query: Query = Query(),
     directory: Path | None = None,
-    batch_size: int = 50_000,
+    batch_size: int = 25_000,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PullResult:
     """Pull stories from a PostgreSQL URL or a file into the dataset; return what happened.
@@ -104,17 +106,58 @@ def pull(
         if is_postgres(source):
             if query.since is None:
                 query = replace(query, since=newest_time(directory))
-            batches = _clean_batches(postgres_batches(source, query, batch_size), redact(source))
+            tables = _prefetched(postgres_batches(source, query, batch_size))
+            batches = _clean_batches(tables, redact(source))
         else:
             batches = _file_batches(Path(source), query, batch_size)
         return _write_part(directory, batches, existing_keys(directory), query, on_batch)
+
+
+def _prefetched(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """Produce ``items`` in a thread, up to ``depth`` ahead, so that reading the next batch from
+    the server overlaps with cleaning and writing this one (memory: ``depth`` extra batches)."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            queue.put(exc)
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="upvote-pull-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                thread.join(0.1)
 
 
 def _clean_batches(
     tables: Iterator[pa.Table], where: str
 ) -> Iterator[tuple[pd.DataFrame, CleaningReport]]:
     for table in tables:
-        yield clean(table.to_pandas(), where)
+        yield clean(table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), where)
 
 
 def _file_batches(
@@ -123,7 +166,7 @@ def _file_batches(
     df, report = clean(read_file(path), str(path))
     window = pd.Series(True, index=df.index)
     if query.since is not None:
-        window &= df["time"] >= query.since
+        window &= df["time"].isna() | (df["time"] >= query.since)  # as in story_sql
     if query.until is not None:
         window &= df["time"] < query.until
     df = df[window]
@@ -150,7 +193,7 @@ def _write_part(
     temporary = directory / f".{final.stem}.tmp"
     schema = arrow_schema(query.with_users)
     try:
-        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(temporary, schema, compression="snappy") as writer:
             for df, batch_report in batches:
                 keys = row_keys(df)
                 seen = np.isin(keys, known, assume_unique=False)

@@ -1,9 +1,9 @@
 """Where stories come from: the production PostgreSQL database (streamed) or a local file.
 
-PostgreSQL rows are read through a server-side (named) cursor, ``batch_size`` rows at a time, and
-turned into Arrow tables column by column: the client never holds more than one batch, whatever the
-size of ``hacker_news.items``. Files (.parquet, .csv, .jsonl) are read whole; they are exports, not
-the 41M-row production table.
+PostgreSQL rows are streamed by the server (``COPY (SELECT ...) TO STDOUT``) and parsed into Arrow
+tables ``batch_size`` rows at a time: the client never holds more than about one batch, whatever
+the size of ``hacker_news.items``. Files (.parquet, .csv, .jsonl) are read whole; they are exports,
+not the 41M-row production table.
 """
 
 import json
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg import sql
 
 from upvote.data.clean import DataError
@@ -70,7 +71,8 @@ def story_sql(query: Query) -> sql.Composed:
         table = sql.SQL("{} LEFT JOIN hacker_news.users u ON u.id = i.by").format(table)
     where = [sql.SQL("i.type = 'story' AND i.title IS NOT NULL AND i.dead IS NOT TRUE")]
     if query.since is not None:
-        where.append(sql.SQL("i.time >= {}").format(sql.Literal(query.since)))
+        # Undated stories cannot be placed before `since`: keep them (they dedup by id).
+        where.append(sql.SQL("(i.time >= {} OR i.time IS NULL)").format(sql.Literal(query.since)))
     if query.until is not None:
         where.append(sql.SQL("i.time < {}").format(sql.Literal(query.until)))
     statement = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY i.time, i.id").format(
@@ -81,36 +83,53 @@ def story_sql(query: Query) -> sql.Composed:
     return statement
 
 
-def postgres_batches(dsn: str, query: Query, batch_size: int = 50_000) -> Iterator[pa.Table]:
+def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterator[pa.Table]:
     """Stream the stories of ``query`` as Arrow tables of at most ``batch_size`` rows.
 
-    Rows get ``source="postgresql"`` and ``selection="unfiltered"`` (every story of the window), or
-    ``"random_sample"`` with ``--sample``.
+    The server streams ``COPY (<story_sql>) TO STDOUT (FORMAT csv)``, one message per row; every
+    ``batch_size`` rows are parsed at once by Arrow's CSV reader, so memory stays bounded by a
+    batch. This is ~1.5x faster than fetching Python tuples from a named cursor (measured with
+    benchmarks/ingest.py). Rows get ``source="postgresql"`` and ``selection="unfiltered"`` (every
+    story of the window), or ``"random_sample"`` with ``--sample``.
     """
     selection = "random_sample" if query.sample is not None else "unfiltered"
     names = [c for c in COLUMNS if c not in ("source", "selection")]
-    if query.with_users:
-        names += list(USER_COLUMNS)
+    names += list(USER_COLUMNS) if query.with_users else []
     dtypes = COLUMNS | USER_COLUMNS
-    types = [ARROW_TYPES[dtypes[n]] for n in names]
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names, use_threads=False),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={n: ARROW_TYPES[dtypes[n]] for n in names},
+            strings_can_be_null=True,  # COPY writes NULL as an unquoted empty field ...
+            quoted_strings_can_be_null=False,  # ... and '' as "", which must stay ''
+        ),
+    }
+
+    def parse(rows: list) -> pa.Table:
+        table = pacsv.read_csv(pa.py_buffer(b"".join(rows)), **options)
+        constant = pa.array([selection], pa.string())
+        indices = pa.array([0] * table.num_rows, pa.int32())
+        return table.append_column(
+            "source", pa.array(["postgresql"], pa.string()).take(indices)
+        ).append_column("selection", constant.take(indices))
+
     try:
         conn = psycopg.connect(dsn, connect_timeout=10)
     except psycopg.Error as exc:
         raise DataError(f"cannot connect to {redact(dsn)}: {str(exc).strip()}") from None
-    with conn, conn.cursor(name="upvote_pull", binary=True) as cursor:
-        cursor.itersize = batch_size
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(story_sql(query))
+    with conn, conn.cursor() as cursor:
         try:
-            cursor.execute(story_sql(query))
-            while rows := cursor.fetchmany(batch_size):
-                columns = [
-                    pa.array(values, t)
-                    for values, t in zip(zip(*rows, strict=True), types, strict=True)
-                ]
-                batch = pa.table(dict(zip(names, columns, strict=True)))
-                n = len(rows)
-                yield batch.append_column(
-                    "source", pa.repeat("postgresql", n).cast(pa.string())
-                ).append_column("selection", pa.repeat(selection, n).cast(pa.string()))
+            with cursor.copy(statement) as copy:
+                rows = []
+                for row in copy:  # one CSV row per COPY message, even with newlines in values
+                    rows.append(bytes(row))
+                    if len(rows) == batch_size:
+                        yield parse(rows)
+                        rows = []
+                if rows:
+                    yield parse(rows)
         except psycopg.Error as exc:
             raise DataError(f"query on {redact(dsn)} failed: {str(exc).strip()}") from None
 
