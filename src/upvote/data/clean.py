@@ -148,10 +148,12 @@ def clean(df: pd.DataFrame, where: str = "input") -> tuple[pd.DataFrame, Cleanin
     drop(df["title"] == "", "empty_title")
     drop(df["title"].str.len() > MAX_TITLE_CHARS, "absurd_title")
     drop(df["score"].fillna(0) < 0, "negative_score")
-    df = df[~dropped]
+    if dropped.any():  # filtering copies every string column: skip it when there is nothing to drop
+        df = df[~dropped]
     duplicate = pd.Series(row_keys(df), index=df.index).duplicated()
     report.duplicate = int(duplicate.sum())
-    df = df[~duplicate]
+    if report.duplicate:
+        df = df[~duplicate]
     report.rows_out = len(df)
     report.undated = int(df["time"].isna().sum())
     return df, report

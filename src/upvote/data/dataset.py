@@ -199,7 +199,7 @@ def _write_part(
                 seen = np.isin(keys, known, assume_unique=False)
                 batch_report.already_in_dataset = int(seen.sum())
                 batch_report.rows_out -= batch_report.already_in_dataset
-                fresh = df[~seen]
+                fresh = df[~seen] if batch_report.already_in_dataset else df
                 if len(fresh):
                     frame = fresh[schema.names].astype(
                         {c: t for c, t in (COLUMNS | USER_COLUMNS).items() if c in schema.names}
