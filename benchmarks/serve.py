@@ -4,6 +4,9 @@ The server runs in its own process (uvicorn, one worker); this process drives th
 minimal asyncio HTTP/1.1 keep-alive client (far cheaper per request than httpx, so the client is
 not the bottleneck). Two phases, both against 127.0.0.1 only and bounded in time:
 
+Each phase also reports the server's CPU milliseconds per request (from /proc), a cost that
+does not depend on what else the machine is running, unlike the latencies.
+
 1. closed loop: N connections send back-to-back for D seconds, first on /ping, then on
    /how_many_upvotes -> throughput, p50/p99, errors, and the ratio of the two throughputs;
 2. open loop: a fixed rate (200 req/s) on /how_many_upvotes for D seconds; latency counts from
@@ -105,6 +108,22 @@ async def open_loop(port: int, request: bytes, rate: float, duration: float) -> 
     return summarize(latencies, errors, time.perf_counter() - start)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the server process has used: load-independent cost."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(pid: int, phase) -> dict:
+    """Run a load phase and add the server's CPU milliseconds per answered request."""
+    before = cpu_seconds(pid)
+    result = await phase
+    result["server_cpu_ms_per_request"] = round(
+        1000 * (cpu_seconds(pid) - before) / max(result["requests"], 1), 3
+    )
+    return result
+
+
 def summarize(latencies: list[float], errors: int, seconds: float) -> dict:
     ms = np.array(latencies) * 1000
     return {
@@ -142,13 +161,13 @@ def start_server(data_dir: Path, port: int, log_dir: Path) -> subprocess.Popen:
     sys.exit("upvote serve did not become healthy in 120 s")
 
 
-async def run(args: argparse.Namespace, port: int) -> dict:
+async def run(args: argparse.Namespace, port: int, pid: int) -> dict:
     ping = request_bytes("GET", "/ping")
     predict = request_bytes("POST", "/how_many_upvotes", STORY)
     await closed_loop(port, predict, args.connections, 2)  # warm-up (JIT, caches, connections)
-    noop = await closed_loop(port, ping, args.connections, args.duration)
-    model = await closed_loop(port, predict, args.connections, args.duration)
-    fixed = await open_loop(port, predict, args.rate, args.rate_duration)
+    noop = await measured(pid, closed_loop(port, ping, args.connections, args.duration))
+    model = await measured(pid, closed_loop(port, predict, args.connections, args.duration))
+    fixed = await measured(pid, open_loop(port, predict, args.rate, args.rate_duration))
     return {
         "noop_ping": noop,
         "how_many_upvotes": model,
@@ -172,11 +191,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as log_dir:
         server = start_server(args.data_dir, port, Path(log_dir))
         try:
-            results = asyncio.run(run(args, port))
+            results = asyncio.run(run(args, port, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=10)
     results["machine"] = f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}"
+    results["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # other work on the machine
     print(json.dumps(results, indent=2))
 
 

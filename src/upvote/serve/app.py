@@ -119,7 +119,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/ping", tags=["mlx"])
-    def ping() -> str:
+    async def ping() -> str:
         """Liveness: always "ok" while the process runs (also the benchmark's no-op endpoint)."""
         return "ok"
 
