@@ -92,7 +92,7 @@ def main() -> None:
         for ranks in [int(r) for r in args.ranks.split(",")]:
             rows.append(run_job(corpus, Path(tmp) / f"out{ranks}", ranks, args.layout, params))
             anchor = rows[0]["words_per_s"] * rows[0]["ranks"]
-            rows[-1]["efficiency"] = round(rows[-1]["words_per_s"] / anchor / ranks * 1, 3)
+            rows[-1]["efficiency"] = round(rows[-1]["words_per_s"] / anchor / ranks, 3)
             print(json.dumps(rows[-1]), flush=True)
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",

@@ -40,6 +40,7 @@ def run_spark(text: Path, params: Word2VecParams, partitions: int) -> dict:
         .appName("upvote-word2vec-bench")
         .config("spark.driver.memory", "4g")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

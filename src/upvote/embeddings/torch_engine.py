@@ -6,15 +6,18 @@ takes a chunk of the token stream and does, on the device, what word2vec.c does 
 1. sub-sample frequent words and draw a dynamic window per centre word;
 2. list the (centre, context) pairs of every window (documents are separated by -1 ids);
 3. draw K noise words per centre word, shared by all the context words of its window (HogBatch,
-   Ji et al. 2016): fewer random rows touched, same quality;
+   Ji et al. 2016): K draws per window instead of K per pair, fewer rows touched;
 4. gather rows with index_select, score with bmm, take the sigmoid gradients;
-5. scatter the updates with index_add_, *averaging* the updates a row receives within the step.
+5. scatter the updates with index_add_, a row's summed update scaled down to at most ROW_CAP
+   single updates' worth.
 
-Why step 5 averages: a step applies the summed gradients of thousands of pairs computed from the
-same stale vectors. A frequent word can appear hundreds of times in one step, and the sum of its
-updates overshoots (the issue measured analogy 0.169 at 4k pairs per step falling to 0.0 at 65k).
-Averaging a row's updates bounds every row's step to one learning-rate-sized move per step, like
-sequential SGD, whatever the batch. benchmarks/RESULTS.md has the measurement that chose it.
+Why step 5 caps: a step applies the summed gradients of thousands of pairs computed from the same
+stale vectors. A frequent word (often a noise word) can be hit hundreds of times in one step and the
+sum of its updates overshoots (the issue measured analogy 0.169 at 4k pairs per step falling to 0.0
+at 65k; here plain summing diverged to NaN at 4,096 words per step). Averaging instead (each row
+one update per step) under-trains small vocabularies; the cap keeps sequential-SGD semantics for
+rows hit a few times and bounds the rest. Even so, quality falls as steps grow, so the default step
+is small (BATCH_WORDS); benchmarks/RESULTS.md ("Distributed word2vec") has the measurements.
 
 Column partitioning (Ordentlich et al., CIKM 2016) needs one hook: `Step.reduce`, called on the
 partial dot products before the sigmoid. Distributed training passes an all_reduce there; each rank
@@ -34,7 +37,7 @@ from upvote.embeddings.corpus import EncodedCorpus
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vocab import Vocab
 
-BATCH_WORDS = 4096  # corpus words per step (before sub-sampling): ~10-20k pairs for skip-gram
+BATCH_WORDS = 512  # corpus words per step (before sub-sampling): ~2k skip-gram pairs
 MIN_STEPS = 64  # per epoch: a tiny corpus gets smaller steps rather than a handful of huge ones
 ROW_CAP = 16.0  # a row moves at most this many single updates' worth per step
 
