@@ -87,6 +87,16 @@ def test_vocab_order_min_count_and_subsampling():
     assert keep[1] == 1.0  # rare words are always kept
 
 
+def test_vocabulary_order_is_gensims():
+    from gensim.models import Word2Vec
+
+    rng = np.random.default_rng(0)
+    docs = [[f"w{i}" for i in rng.integers(300, size=50)] for _ in range(100)]  # many ties
+    model = Word2Vec(vector_size=4, min_count=3)
+    model.build_vocab(docs)
+    assert Vocab.build(docs, min_count=3).words == model.wv.index_to_key
+
+
 def test_alias_table_is_exactly_the_noise_distribution():
     counts = np.array([1000, 300, 300, 50, 7, 5, 5, 1])
     prob, alias = Vocab([str(i) for i in range(8)], counts).noise_table(0.75)

@@ -1,7 +1,7 @@
 """Vocabulary: word counts, ids by frequency, sub-sampling and the noise distribution of word2vec.
 
-Ids follow count-descending order (ties keep first-seen order, as gensim does), so id 0 is the most
-frequent word and "the 30,000 most frequent words" is simply ids < 30,000.
+Ids follow count-descending order (ties in gensim's order), so id 0 is the most frequent word and
+"the 30,000 most frequent words" is simply ids < 30,000.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ class Vocab:
     ) -> Vocab:
         """Keep words seen >= min_count times, at most max_vocab of them (the most frequent)."""
         kept = [(word, n) for word, n in counter.items() if n >= min_count]
-        kept.sort(key=lambda item: -item[1])  # stable: ties stay in first-seen order
+        # count descending, ties last-seen first: exactly gensim's order (np.lexsort of
+        # (-first_seen, -count)), so "the 30k most frequent words" are the same words in both
+        kept = [kept[i] for i in sorted(range(len(kept)), key=lambda i: (-kept[i][1], -i))]
         if max_vocab is not None:
             kept = kept[:max_vocab]
         if not kept:
