@@ -1,6 +1,8 @@
 """A real PostgreSQL 15 server for the data tests, loaded with the shipped sample + edge cases."""
 
 import itertools
+import os
+import signal
 from datetime import datetime
 
 import pandas as pd
@@ -39,11 +41,20 @@ def pg_server(sample_stories):
     if find_bin_dir() is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql-15")
     server = PostgresServer.start()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop_then_die(signum, frame):  # `timeout pytest ...` must not leak the server
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_then_die)
     try:
         edge = [{"id": EDGE_BASE + offset, **row} for offset, row, _ in EDGE_ROWS]
         insert_items(server.dsn, [*sample_story_rows(sample_stories), *edge])
         yield server
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
 
 

@@ -1,5 +1,6 @@
 """`upvote data pull` and `upvote data stats`."""
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -64,11 +65,14 @@ def pull_command(
     def progress(batch: int, written: int) -> None:
         typer.echo(f"batch {batch}: {written:,} new rows written", err=True)
 
+    start = time.perf_counter()
     try:
         result = pull(source, query, dataset, batch_size, on_batch=progress)
     except DataError as exc:
         _fail(str(exc))
+    seconds = time.perf_counter() - start
     typer.echo(result.report.summary())
+    typer.echo(f"pulled in {seconds:.2f} s ({result.report.rows_in / seconds:,.0f} rows/s)")
     where = result.part or "nothing new; dataset unchanged"
     typer.echo(f"-> {where} ({dataset or default_dataset_dir()})")
 
