@@ -97,18 +97,24 @@ def podman() -> Podman:
     return Podman()
 
 
-@pytest.fixture(scope="session")
-def api_image(podman) -> str:
-    """The API image built by docker/build.sh (buildah's layer cache makes reruns fast)."""
-    tag = "localhost/upvote-api:test"
+def build(kind: str) -> str:
+    """Build docker/<kind>.Dockerfile with docker/build.sh (buildah's layer cache: fast reruns)."""
+    tag = f"localhost/upvote-{kind}:test"
     done = subprocess.run(
-        [str(REPO / "docker" / "build.sh"), "api", tag],
-        capture_output=True,
-        text=True,
-        timeout=1500,
+        [str(REPO / "docker" / "build.sh"), kind, tag], capture_output=True, text=True, timeout=1500
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return tag
+
+
+@pytest.fixture(scope="session")
+def api_image(podman) -> str:
+    return build("api")
+
+
+@pytest.fixture(scope="session")
+def train_image(podman) -> str:
+    return build("train")
 
 
 def wait_healthy(url: str, timeout: float = 60) -> httpx.Response:

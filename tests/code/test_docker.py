@@ -26,26 +26,36 @@ def test_dockerfiles_are_hadolint_clean(dockerfile: Path):
 
 @pytest.mark.containers
 @pytest.mark.slow
-def test_api_image_serves_a_trained_model(podman, api_image, trained_dir, healthy, tmp_path):
-    port = free_port()
-    logs = tmp_path / "logs"
+def test_train_image_trains_and_api_image_serves_it(
+    podman, train_image, api_image, healthy, tmp_path
+):
+    """The compose flow by hand: the one-shot train job fills the registry, the API serves it."""
+    data, logs = tmp_path / "data", tmp_path / "logs"
+    data.mkdir()
     logs.mkdir()
+    podman(
+        "run", "--rm", "--network", "host", *podman.run_args, "--volume", f"{data}:/data:U",
+        train_image, "upvote", "train", "--quick",
+    )  # fmt: skip
+    version = (data / "models" / "latest").read_text().strip()
+
+    port = free_port()
     name = f"upvote-test-{port}"
     podman(
         "run", "--detach", "--name", name, "--network", "host", *podman.run_args,
-        "--volume", f"{trained_dir / 'models'}:/data/models:ro",
+        "--volume", f"{data / 'models'}:/data/models:ro",
         "--volume", f"{logs}:/var/log/app:U", "--env", f"UPVOTE_PORT={port}", api_image,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        assert healthy(url).json()["model_loaded"] is True
+        assert healthy(url).json()["version"] == version
         story = {"author": "pg", "title": "Show HN: word2vec in PyTorch", "timestamp": 1.7e9}
         response = httpx.post(f"{url}/how_many_upvotes", json=story, timeout=10)
         assert response.status_code == 200, response.text
         assert httpx.get(f"{url}/", timeout=10).text.startswith("<!doctype html>")
         # runs as the unprivileged user and logs to the /var/log/app volume on the host
         assert podman("exec", name, "id", "-u").stdout.strip() != "0"
-        assert [p.name.split("-")[0] for p in logs.iterdir()] == ["predictions"]
+        assert [p.name for p in logs.iterdir()] == [f"predictions-{version}.jsonl"]
         # the image's HEALTHCHECK command passes inside the running container
         check = json.loads(podman("image", "inspect", api_image).stdout)[0]["Healthcheck"]["Test"]
         assert check[0] == "CMD" and "/health" in check[-1]
