@@ -20,6 +20,7 @@ from upvote.settings import get_settings
 
 SMALL = TrainOptions(
     max_rows=2500,
+    features=FeatureConfig(domain=True, time=True, length=True),  # every feature path
     vocab_size=500,
     comments=False,
     word2vec=Word2VecParams(vector_size=16, min_count=2, epochs=1),
@@ -77,7 +78,7 @@ def test_pipeline_publishes_a_complete_bundle(trained):
     y = np.log1p(prepare_data(load_stories(), SMALL).test["score"].astype(float).clip(lower=0))
     assert results["constant"]["log_rmse"] >= y.std(ddof=0) - 1e-9
     assert results["constant"]["log_r2"] <= 1e-9
-    assert "ours (title vectors + extras)" in (report / "report.md").read_text()
+    assert "ours (title vectors + domain + time + length)" in (report / "report.md").read_text()
 
 
 def test_metadata_records_data_and_code(model, trained):

@@ -41,9 +41,9 @@ def train(
     epochs: int = typer.Option(40, min=1, help="Maximum regressor epochs (early stopping)."),
     fine_tune: bool = typer.Option(False, help="Also train the word2vec vectors."),
     wide: bool = typer.Option(False, help="Wide & Deep: add a linear part on the fields."),
-    domain: bool = typer.Option(True, help="Domain-of-url feature (hashed buckets)."),
+    domain: bool = typer.Option(False, help="Domain-of-url feature (hashed buckets)."),
     time_features: bool = typer.Option(True, "--time/--no-time", help="Hour and weekday."),
-    length: bool = typer.Option(True, help="Title length features."),
+    length: bool = typer.Option(False, help="Title length features."),
     seed: int = typer.Option(None, help="Random seed (default: UPVOTE_SEED, 0)."),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it."""

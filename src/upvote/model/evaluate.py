@@ -169,7 +169,7 @@ def metrics_table(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, label in (
-        ("ours", "ours (title vectors + extras)"),
+        ("ours", f"ours (title vectors + {' + '.join(results['extras']) or 'nothing'})"),
         ("ablation", "ablation (title vectors only)"),
         ("tfidf_ridge", f"TF-IDF + ridge (alpha {results['tfidf_alpha']:g})"),
         ("constant", "constant (train mean)"),

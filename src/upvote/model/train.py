@@ -189,6 +189,11 @@ def evaluate(model: UpvoteModel, data: Data, report_dir: Path) -> dict:
         "test_from": str(test["time"].min()),
         "test_to": str(test["time"].max()),
         "tfidf_alpha": alpha,
+        "extras": [
+            name
+            for name in ("domain", "time", "length", "selection")
+            if getattr(model.featurizer.config, name)
+        ],
         "beats_constant": results["ours"]["log_rmse"] < results["constant"]["log_rmse"],
         "beats_tfidf": results["ours"]["log_rmse"] < results["tfidf_ridge"]["log_rmse"],
         "coverage": {
