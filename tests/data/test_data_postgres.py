@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 import pyarrow.parquet as pq
-from conftest import EDGE_BASE
+from hn_edge_cases import EDGE_BASE
 from pgserver import insert_items
 from typer.testing import CliRunner
 
