@@ -175,3 +175,35 @@ def test_openapi_documents_every_endpoint(client):
     for path in ["/ping", "/version", "/how_many_upvotes", "/logs", "/predict", "/explain",
                  "/similar", "/health", "/metrics", "/admin/reload"]:  # fmt: skip
         assert path in paths
+
+
+def test_reload_swaps_versions_under_traffic_without_failing_a_request(client, settings):
+    """A second version (a copy of the bundle under a new name) is swapped in while requests run."""
+    import threading
+
+    first = client.get("/version").json()["version"]
+    shutil.copytree(settings.models_dir / first, settings.models_dir / "second")
+    auth = {"Authorization": f"Bearer {settings.admin_token}"}
+    statuses, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            statuses.append(client.post("/how_many_upvotes", json=STORY).status_code)
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        for version in ["second", first, "second"]:
+            answer = client.post("/admin/reload", headers=auth, json={"version": version})
+            assert answer.status_code == 200 and answer.json()["version"] == version
+    finally:
+        stop.set()
+        worker.join()
+        shutil.rmtree(settings.models_dir / "second", ignore_errors=True)
+    assert statuses and set(statuses) == {200}
+    assert client.get("/version").json()["version"] == "second"
+    # every prediction was logged once, in the file of the version that answered it
+    predlog = client.app.state.predlog
+    logged = {v: [r["Version"] for r in predlog.tail(v, 10_000)] for v in (first, "second")}
+    assert sum(map(len, logged.values())) == len(statuses)
+    assert all(set(versions) <= {v} for v, versions in logged.items())

@@ -90,6 +90,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.holder = holder
+    app.state.predlog = predlog
     app.state.settings = settings
 
     async def current_model() -> UpvoteModel:  # async: no thread-pool hop per request
