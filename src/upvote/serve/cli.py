@@ -11,7 +11,7 @@ def serve(
     ),
     port: int = typer.Option(8000, min=1, max=65535, envvar="UPVOTE_PORT", help="TCP port."),
     model_version: str = typer.Option(
-        None, help="Registry version to serve [default: UPVOTE_MODEL_VERSION or latest]."
+        None, help="Registry version to serve (default: UPVOTE_MODEL_VERSION, else latest)."
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
@@ -32,7 +32,8 @@ def deploy(
     name: str = typer.Option("upvote", help="Service name (prefix of container names)."),
     port: int = typer.Option(8000, min=1, max=65535, help="Public port (the proxy listens here)."),
     data_dir: Path = typer.Option(
-        None, help="Host folder mounted at /data (the model registry) [default: UPVOTE_DATA_DIR]."
+        None,
+        help="Folder whose models/ is mounted read-only at /data/models (default: UPVOTE_DATA_DIR).",
     ),
     health_timeout: float = typer.Option(
         60.0, help="Seconds the new container gets to be healthy."
