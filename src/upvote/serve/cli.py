@@ -33,7 +33,7 @@ def deploy(
     port: int = typer.Option(8000, min=1, max=65535, help="Public port (the proxy listens here)."),
     data_dir: Path = typer.Option(
         None,
-        help="Folder whose models/ is mounted read-only at /data/models (default: UPVOTE_DATA_DIR).",
+        help="Its models/ is mounted read-only at /data/models (default: UPVOTE_DATA_DIR).",
     ),
     health_timeout: float = typer.Option(
         60.0, help="Seconds the new container gets to be healthy."
