@@ -212,3 +212,23 @@ def test_train_reads_a_gzipped_text_file_with_the_word_tokenizer(tmp_path):
     assert "four" in kv and "two" in kv  # digits spelled out, text8 style
     assert all(key == key.lower() for key in kv.index_to_key)
     assert group_precision(kv) > 0.8
+
+
+def test_cli_trains_sentencepiece_on_a_parquet_column(tmp_path):
+    import pandas as pd
+    from gensim.models import KeyedVectors as GensimKeyedVectors
+
+    titles = [" ".join(doc[:8]) for doc in planted_corpus(n_docs=400)]
+    pd.DataFrame({"id": range(len(titles)), "headline": titles}).to_parquet(tmp_path / "t.parquet")
+    out = tmp_path / "out"
+    args = [
+        "train", str(tmp_path / "t.parquet"), "--column", "headline", "--tokenizer",
+        "sentencepiece", "--vocab-size", "60", "--min-count", "1", "--dim", "8", "--out", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "tokenizer").is_dir()
+    vectors = GensimKeyedVectors.load_word2vec_format(str(out / "vectors.txt"))
+    assert vectors.vector_size == 8 and any(key.startswith("▁") for key in vectors.index_to_key)
+    bad = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
+    assert bad.exit_code == 1 and "no column 'nope'" in bad.output and "headline" in bad.output

@@ -72,16 +72,24 @@ def _flush(words: list[str], final: bool) -> Iterator[str]:
         words.clear()
 
 
-def _iter_parquet(path: Path, column: str | None) -> Iterator[str]:
+def _parquet_column(path: Path, column: str | None) -> str:
+    """The text column: the one asked for, else `title`, else `text`; a clear error otherwise."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
-    names = parquet.schema_arrow.names
+    names = pq.read_schema(path).names
     if column is None:
-        column = "title" if "title" in names else "text" if "text" in names else None
-    if column is None or column not in names:
-        raise CorpusError(f"{path}: choose a text column with --column (columns: {names})")
-    for batch in parquet.iter_batches(columns=[column], batch_size=65_536):
+        column = next((name for name in ("title", "text") if name in names), None)
+        if column is None:
+            raise CorpusError(f"{path}: no title/text column; choose one with --column ({names})")
+    elif column not in names:
+        raise CorpusError(f"{path}: no column {column!r} (columns: {names})")
+    return column
+
+
+def _iter_parquet(path: Path, column: str) -> Iterator[str]:
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(columns=[column], batch_size=65_536):
         for text in batch.column(0).to_pylist():
             if text:
                 yield text
@@ -118,6 +126,8 @@ class Documents:
                 f"unknown corpus type: {path} (expected a text file {TEXT_SUFFIXES}, "
                 f"a Parquet file {PARQUET_SUFFIXES} or --query with a database URL)"
             )
+        if path.name.endswith(PARQUET_SUFFIXES):
+            self.column = _parquet_column(path, self.column)
 
     def __iter__(self) -> Iterator[str]:
         if self.query is not None:
