@@ -127,3 +127,5 @@ def test_deploy_v1_v2_then_a_broken_image_rolls_back(
         ]  # the broken container was removed
     finally:
         deployment.teardown()
+        names = [v1, v2, broken] + [f"{registry}/{i.split('/', 1)[1]}" for i in (v1, v2, broken)]
+        podman("rmi", "--force", *names, check=False)
