@@ -99,12 +99,15 @@ def _iter_sql(dsn: str, query: str) -> Iterator[str]:
     """First column of each row of the query, streamed through a server-side cursor."""
     import psycopg
 
-    with psycopg.connect(dsn) as conn, conn.cursor(name="upvote_corpus") as cursor:
-        cursor.itersize = 10_000
-        cursor.execute(query)
-        for row in cursor:
-            if row[0]:
-                yield str(row[0])
+    try:
+        with psycopg.connect(dsn) as conn, conn.cursor(name="upvote_corpus") as cursor:
+            cursor.itersize = 10_000
+            cursor.execute(query)
+            for row in cursor:
+                if row[0]:
+                    yield str(row[0])
+    except psycopg.Error as error:
+        raise CorpusError(f"SQL corpus failed: {error}".strip()) from error
 
 
 @dataclass
