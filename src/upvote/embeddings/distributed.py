@@ -161,7 +161,8 @@ def train_distributed(
     """Train on every rank of a torchrun job; rank 0 writes DIR/vectors.txt.
 
     model_parallel: ranks per model group (default: all of them, pure column partitioning).
-    progress: called on each rank (the CLI passes one only on rank 0). Returns this rank's
+    progress: called on each rank with (words, loss), the words scaled by the number of replicas
+    to estimate the whole job's progress (the CLI passes one only on rank 0). Returns this rank's
     statistics (layout, parameter bytes, words trained, mean loss of the last epoch).
     """
     device = resolve_device(params.device)
@@ -210,6 +211,12 @@ def train_distributed(
         if steps <= common_steps and steps % average_every == 0:
             average()
 
+    report = progress
+    if progress is not None and layout.replicas > 1:  # show the job's words, not this replica's
+
+        def report(words: int, loss: float) -> None:
+            progress(words * layout.replicas, loss)
+
     first_epoch, done, loss = 0, 0, float("nan")
     if resume:
         first_epoch = _resume_epoch(out_dir, layout, params.epochs)
@@ -218,7 +225,7 @@ def train_distributed(
     for epoch in range(first_epoch, params.epochs):
         steps = 0
         stream = chunks(shards, batch_words, layout.replica, layout.replicas)
-        done, loss = run_epoch(step, sampler, stream, schedule, done, progress, after_step)
+        done, loss = run_epoch(step, sampler, stream, schedule, done, report, after_step)
         average()
         save_checkpoint(_checkpoint(out_dir, rank, epoch + 1), step, sampler, epoch + 1, done)
         dist.barrier()
