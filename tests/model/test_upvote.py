@@ -15,7 +15,7 @@ from upvote.embeddings.params import Word2VecParams
 from upvote.model.bundle import ModelNotFoundError, load_model, publish
 from upvote.model.features import UNBIASED, FeatureConfig
 from upvote.model.regressor import RegressorConfig
-from upvote.model.train import TrainOptions, prepare_data, train
+from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, prepare_data, train
 from upvote.settings import get_settings
 
 SMALL = TrainOptions(
@@ -227,3 +227,16 @@ def test_token_rows_pad_cut_and_mask(model):
     assert rows[0].tolist() == expected_first
     assert (rows[1] == -1).all()
     assert (rows[2] == featurizer.piece_to_row[known]).all()
+
+
+def test_extra_corpus_file_is_chunked_and_reiterable(model, tmp_path):
+    words = " ".join(["anarchism originated as a term of abuse"] * 300)  # 2100 words, one line
+    path = tmp_path / "text8.txt"
+    path.write_text(words)
+    corpus = TextFileCorpus(path, model.featurizer.tokenizer, words=1000)
+    chunks = list(corpus)
+    assert len(chunks) == 3  # 1000 + 1000 + 100 words
+    assert chunks == list(corpus)
+    assert "".join(chunks[0]).replace("▁", " ").split() == words.split()[:1000]
+    both = list(Corpus(["Show HN: x"], model.featurizer.tokenizer, [str(path)]))
+    assert len(both) == 4 and both[1:] == chunks
