@@ -14,7 +14,7 @@ from upvote.data import load_stories
 from upvote.embeddings.params import Word2VecParams
 from upvote.model.bundle import ModelNotFoundError, load_model, publish
 from upvote.model.features import UNBIASED, FeatureConfig
-from upvote.model.regressor import RegressorConfig
+from upvote.model.regressor import RegressorConfig, calibrate_reach
 from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, prepare_data, train
 from upvote.settings import get_settings
 
@@ -240,3 +240,12 @@ def test_extra_corpus_file_is_chunked_and_reiterable(model, tmp_path):
     assert "".join(chunks[0]).replace("▁", " ").split() == words.split()[:1000]
     both = list(Corpus(["Show HN: x"], model.featurizer.tokenizer, [str(path)]))
     assert len(both) == 4 and both[1:] == chunks
+
+
+def test_reach_calibration_matches_the_held_out_rate():
+    logits = np.random.default_rng(0).normal(-1.0, 1.0, 2000)  # ~30% predicted: far too high
+    hit = np.zeros(2000)
+    hit[:9] = 1
+    shift = calibrate_reach(logits, hit)
+    assert shift < 0
+    assert np.mean(1 / (1 + np.exp(-(logits + shift)))) == pytest.approx(9.5 / 2001, rel=1e-6)

@@ -4,7 +4,7 @@
         tokenizer/            SentencePiece model
         vectors.npz           our word2vec KeyedVectors (native format)
         regressor.pt          network weights
-        model.json            feature + regressor config, quantile offsets
+        model.json            feature + regressor config, quantile and reach calibration
         metadata.json         metrics, data snapshot id, code version, training options
         scores.npy            training stories' scores (for ``percentile``)
         report/               evaluation report (Markdown, HTML, PNG)
@@ -51,6 +51,7 @@ class UpvoteModel:
         quantile_offsets: list[float],
         train_scores: np.ndarray,
         metadata: dict | None = None,
+        reach_offset: float = 0.0,
         version: str = "unsaved",
     ) -> None:
         self.featurizer = featurizer
@@ -58,6 +59,7 @@ class UpvoteModel:
         self.net = net.eval()
         self.regressor = regressor
         self.quantile_offsets = np.asarray(quantile_offsets, dtype=np.float32)
+        self.reach_offset = float(reach_offset)
         self.train_scores = np.sort(np.asarray(train_scores, dtype=np.float64))
         self.metadata = metadata or {}
         self.version = version
@@ -68,7 +70,7 @@ class UpvoteModel:
         x = self.featurizer.transform(stories, selection="unfiltered")
         raw = predict_raw(self.net, x)
         quantiles = np.sort(raw[:, 1:4] + self.quantile_offsets, axis=1)
-        reach = 1.0 / (1.0 + np.exp(-raw[:, 4]))
+        reach = 1.0 / (1.0 + np.exp(-(raw[:, 4] + self.reach_offset)))
         return np.column_stack([raw[:, 0], quantiles, reach])
 
     def predict(self, stories: pd.DataFrame | list[dict]) -> pd.DataFrame:
@@ -126,6 +128,7 @@ class UpvoteModel:
             "features": self.featurizer.config.to_dict(),
             "regressor": self.regressor.to_dict(),
             "quantile_offsets": self.quantile_offsets.tolist(),
+            "reach_offset": self.reach_offset,
         }
         (directory / "model.json").write_text(json.dumps(config, indent=2))
         (directory / "metadata.json").write_text(json.dumps(self.metadata, indent=2, default=str))
@@ -151,6 +154,7 @@ class UpvoteModel:
             np.load(directory / "scores.npy"),
             json.loads((directory / "metadata.json").read_text()),
             version or directory.name,
+            config.get("reach_offset", 0.0),
         )
 
 

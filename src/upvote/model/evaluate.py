@@ -217,8 +217,9 @@ def render_markdown(results: dict, plots: list[str]) -> str:
     lines += [
         "",
         f"P(score >= {reach['threshold']:g}): base rate {reach['base_rate']:.4f}, mean predicted "
-        f"{reach['mean_predicted']:.4f}, Brier {reach['brier']:.4f} (constant base rate: "
-        f"{reach['brier_constant']:.4f}).",
+        f"{reach['mean_predicted']:.4f} (before the validation shift "
+        f"{reach['mean_predicted_uncalibrated']:.4f}), Brier {reach['brier']:.4f} (constant base "
+        f"rate: {reach['brier_constant']:.4f}).",
         "",
         f"Titles with no known piece: {results['empty_titles']} of {results['n_test']} (test).",
         "",

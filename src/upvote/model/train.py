@@ -34,7 +34,13 @@ from upvote.model.evaluate import (
     write_report,
 )
 from upvote.model.features import UNBIASED, FeatureConfig, Featurizer
-from upvote.model.regressor import RegressorConfig, calibrate_quantiles, fit, predict_raw
+from upvote.model.regressor import (
+    RegressorConfig,
+    calibrate_quantiles,
+    calibrate_reach,
+    fit,
+    predict_raw,
+)
 from upvote.tokenizer import SentencePieceTokenizer
 
 
@@ -151,10 +157,15 @@ def fit_model(
     x_train, x_valid = featurizer.transform(data.train), featurizer.transform(data.valid)
     y_train, y_valid = log_target(data.train["score"]), log_target(data.valid["score"])
     result = fit(vectors.vectors, features, regressor, (x_train, y_train), (x_valid, y_valid))
-    offsets = calibrate_quantiles(predict_raw(result.net, x_valid), y_valid)
+    raw_valid = predict_raw(result.net, x_valid)
+    offsets = calibrate_quantiles(raw_valid, y_valid)
+    hit = (y_valid >= np.log1p(regressor.reach)).astype(float)
+    reach_offset = calibrate_reach(raw_valid[:, 4], hit)
     unbiased = data.train[data.train["selection"].isin(UNBIASED)]
     scores = unbiased["score"].astype("float64").clip(lower=0).fillna(0).to_numpy()
-    model = UpvoteModel(featurizer, vectors, result.net, regressor, offsets, scores)
+    model = UpvoteModel(
+        featurizer, vectors, result.net, regressor, offsets, scores, reach_offset=reach_offset
+    )
     return model, result.history, result.best_epoch
 
 
@@ -204,6 +215,7 @@ def evaluate(model: UpvoteModel, data: Data, report_dir: Path) -> dict:
             "threshold": model.regressor.reach,
             "base_rate": float(hit.mean()),
             "mean_predicted": float(reach.mean()),
+            "mean_predicted_uncalibrated": float(np.mean(1.0 / (1.0 + np.exp(-raw[:, 4])))),
             "brier": float(np.mean((reach - hit) ** 2)),
             "brier_constant": float(np.mean((hit.mean() - hit) ** 2)),
         },
