@@ -152,9 +152,9 @@ class UpvoteModel:
             regressor,
             config["quantile_offsets"],
             np.load(directory / "scores.npy"),
-            json.loads((directory / "metadata.json").read_text()),
-            version or directory.name,
-            config.get("reach_offset", 0.0),
+            metadata=json.loads((directory / "metadata.json").read_text()),
+            version=version or directory.name,
+            reach_offset=config.get("reach_offset", 0.0),
         )
 
 
