@@ -249,3 +249,13 @@ def test_reach_calibration_matches_the_held_out_rate():
     shift = calibrate_reach(logits, hit)
     assert shift < 0
     assert np.mean(1 / (1 + np.exp(-(logits + shift)))) == pytest.approx(9.5 / 2001, rel=1e-6)
+
+
+def test_time_as_datetime_iso_string_or_unix_seconds(model):
+    moment = pd.Timestamp("2016-09-19 15:46:40")
+    stories = [
+        {"title": "Rust is fast", "time": value}
+        for value in (moment, "2016-09-19T17:46:40+02:00", int(moment.timestamp()))
+    ]
+    out = [model.predict([story])["predicted_log1p"].iloc[0] for story in stories]
+    assert out[0] == out[1] == out[2]

@@ -84,6 +84,14 @@ def domain_buckets(urls: pd.Series, buckets: int) -> np.ndarray:
     return names.map(ids).to_numpy(dtype=np.int64)
 
 
+def _as_utc_times(values: pd.Series) -> pd.Series:
+    """Datetimes, ISO strings or unix seconds (the HN API's `time`) -> naive UTC datetimes."""
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values, unit="s", errors="coerce")
+    times = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return times.dt.tz_localize(None)
+
+
 class Featurizer:
     """Tokenizer + the piece -> vector-row map + the feature config: everything to featurize."""
 
@@ -133,7 +141,7 @@ class Featurizer:
             urls = stories["url"] if "url" in stories else pd.Series([None] * n, dtype=object)
             fields.append(domain_buckets(urls, self.config.domain_buckets))
         if self.config.time:
-            times = pd.to_datetime(stories["time"], errors="coerce") if "time" in stories else None
+            times = _as_utc_times(stories["time"]) if "time" in stories else None
             if times is None:
                 hour, weekday = np.full(n, 24), np.full(n, 7)
             else:
