@@ -134,7 +134,9 @@ def evaluate(
 
 
 def predict(
-    input: Path = typer.Option(..., "--input", "-i", help=".parquet or .csv with a title column."),
+    input: Path = typer.Option(
+        ..., "--input", "-i", help=".parquet, .csv (title column) or .txt (one title per line)."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help=".parquet or .csv to write."),
     model: str = typer.Option("latest", "--model", "-m", help="Model version (default: latest)."),
 ) -> None:
