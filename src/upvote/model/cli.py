@@ -97,7 +97,7 @@ def train(
     start = time.perf_counter()
     try:
         bundle, results = run_training(options, log=typer.echo)
-    except ValueError as err:
+    except (ValueError, FileExistsError) as err:
         _fail(str(err))
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
