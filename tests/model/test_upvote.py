@@ -12,7 +12,7 @@ import upvote
 from upvote.cli import app
 from upvote.data import load_stories
 from upvote.embeddings.params import Word2VecParams
-from upvote.model.bundle import ModelNotFoundError, load_model, publish
+from upvote.model.bundle import OUTPUT_COLUMNS, SMALL_BATCH, ModelNotFoundError, load_model, publish
 from upvote.model.features import UNBIASED, FeatureConfig
 from upvote.model.regressor import RegressorConfig, calibrate_reach
 from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, prepare_data, train
@@ -259,3 +259,42 @@ def test_time_as_datetime_iso_string_or_unix_seconds(model):
     ]
     out = [model.predict([story])["predicted_log1p"].iloc[0] for story in stories]
     assert out[0] == out[1] == out[2]
+
+
+def _plain(value):
+    """A DataFrame cell as the service passes it: None for missing, datetime for a Timestamp."""
+    if pd.isna(value):
+        return None
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+
+TIME_FORMATS = {
+    "datetime": lambda t: t,
+    "iso": lambda t: pd.Timestamp(t).tz_localize("UTC").tz_convert("Asia/Kolkata").isoformat(),
+    "unix": lambda t: int(pd.Timestamp(t).timestamp()),
+}
+
+
+@pytest.mark.parametrize("time_format", list(TIME_FORMATS))
+@pytest.mark.parametrize("columns", [["title", "url", "by", "time"], ["title"]])
+def test_records_path_matches_the_dataframe_path(model, columns, time_format):
+    """The service's pandas-free ``predict_records`` and the batch ``predict(DataFrame)`` agree.
+
+    Real stories, some without url or time; the DataFrame is large enough for the batched
+    forward pass, the records go one at a time and in the service's batches of 64.
+    """
+    stories = load_stories().sample(SMALL_BATCH + 100, random_state=0)[columns]
+    if "time" in columns:
+        assert stories["url"].isna().any() and stories["time"].isna().any()
+    frame = model.predict(stories).iloc[:300]
+    records = [{k: _plain(v) for k, v in row.items()} for row in stories.to_dict("records")[:300]]
+    for record in records:
+        if record.get("time") is not None:
+            record["time"] = TIME_FORMATS[time_format](record["time"])
+    one_by_one = [model.predict_records([r])[0] for r in records[:100]]
+    batched = [out for i in range(0, 300, 64) for out in model.predict_records(records[i : i + 64])]
+    for outputs in (one_by_one, batched):
+        assert [list(out) for out in outputs] == [list(OUTPUT_COLUMNS)] * len(outputs)
+        got = np.array([list(out.values()) for out in outputs])
+        assert np.allclose(got, frame.iloc[: len(got)].to_numpy(), rtol=1e-5, atol=1e-6)
+    assert np.allclose(model.predict(records).to_numpy(), frame.to_numpy(), rtol=1e-5, atol=1e-6)
