@@ -44,7 +44,6 @@ from upvote.serve.state import ModelHolder, ModelNotLoaded
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-PREDICTION_FIELDS = list(Prediction.model_fields)
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -57,12 +56,8 @@ def _model_input(story: Story) -> dict[str, Any]:
 
 
 def score(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
-    """One model call for a list of stories (model input dicts)."""
-    frame = model.predict(stories)[PREDICTION_FIELDS]
-    return [
-        Prediction(**dict(zip(PREDICTION_FIELDS, map(float, row), strict=True)))
-        for row in frame.itertuples(index=False)
-    ]
+    """One model call for a list of stories (model input dicts), pandas-free."""
+    return [Prediction(**row) for row in model.predict_records(stories)]
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:

@@ -6,6 +6,7 @@ in-flight requests finish on the old model and the next ones get the new one.
 """
 
 import logging
+import math
 import threading
 from pathlib import Path
 
@@ -43,8 +44,8 @@ class ModelHolder:
         """Load ``version`` fully, check it answers, then swap it in; on any error keep the old."""
         with self._reload_lock:
             new = upvote.load_model(version, registry_dir=self.models_dir)
-            check = new.predict([PROBE])
-            if len(check) != 1 or not check["predicted_score"].notna().all():
+            check = new.predict_records([PROBE])
+            if len(check) != 1 or not math.isfinite(check[0]["predicted_score"]):
                 raise ValueError(f"model {new.version} gives no score for the probe story")
             previous = self._model.version if self._model is not None else None
             self._model = new
