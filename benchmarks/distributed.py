@@ -7,7 +7,7 @@
 Every rank count is a real `torchrun --standalone --nproc-per-node N` job over the same encoded
 corpus prefix, the 1-rank job (same code path, world of one) being the anchor of the same run.
 --layout column: all N ranks split the dimensions (memory per rank ~ V x D / N, same examples);
---layout data: N full replicas on disjoint chunks, averaged every 256 steps and per epoch.
+--layout data: N full replicas on disjoint chunks, synchronised every 64 steps and per epoch.
 Reported per job: training seconds (slowest rank; process start and corpus encoding excluded),
 words/s = corpus words x epochs / seconds, scaling efficiency = speed-up / N, parameter bytes and
 peak RSS per rank, analogy accuracy (30k most frequent words) and WS-353 of the gathered vectors.

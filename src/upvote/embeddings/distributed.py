@@ -12,8 +12,9 @@ The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_pa
   batch x (1 + K) scalars, and each rank applies the sigmoid gradients to its own slice. The traffic
   per step is O(batch x K) scalars, independent of D.
 - Data parallelism. The model groups train on disjoint chunks of the corpus (chunk i goes to group
-  i mod G) and average their parameters every `average_every` steps and at each epoch's end (one
-  all_reduce per slice over the ranks that hold the same slice).
+  i mod G) and every `sync_every` steps and at each epoch's end add up their updates since the
+  last synchronisation (one all_reduce per slice over the ranks that hold the same slice; each
+  replica keeps a copy of its slice as of the last sync, so replicas need 2x parameter memory).
 
 Per-rank checkpoints are written after every epoch (DIR/checkpoints/rank*-epoch*.pt) and a rerun
 with resume=True continues from the last epoch every rank finished. The final vectors are gathered
@@ -50,7 +51,7 @@ from upvote.embeddings.torch_engine import (
 )
 from upvote.embeddings.vectors import KeyedVectors
 
-AVERAGE_EVERY = 256  # steps between parameter averages of the data-parallel replicas
+SYNC_EVERY = 64  # steps between synchronisations of the data-parallel replicas
 GATHER_ROWS = 65_536  # rows per all_gather when writing the final vectors
 
 
@@ -156,7 +157,7 @@ def train_distributed(
     model_parallel: int | None = None,
     resume: bool = False,
     batch_words: int = BATCH_WORDS,
-    average_every: int = AVERAGE_EVERY,
+    sync_every: int = SYNC_EVERY,
 ) -> dict:
     """Train on every rank of a torchrun job; rank 0 writes DIR/vectors.txt.
 
@@ -197,19 +198,26 @@ def train_distributed(
     per_epoch = count_words(shards, batch_words, layout.replica, layout.replicas)
     schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
 
-    def average() -> None:
-        if layout.replicas > 1:
-            for tensor in (syn0, syn1):
-                dist.all_reduce(tensor, group=replica)
-                tensor /= layout.replicas
+    synced: list[torch.Tensor] = []  # the slices at the last synchronisation (replicas only)
+
+    def synchronise() -> None:
+        """Apply every replica's updates since the last sync to all of them (sum of deltas, as
+        Hogwild threads share updates; averaging instead would divide each update by G)."""
+        if not synced:  # a single replica: nothing to share
+            return
+        for tensor, start in zip((syn0, syn1), synced, strict=True):
+            tensor -= start
+            dist.all_reduce(tensor, group=replica)
+            tensor += start
+            start.copy_(tensor)
 
     steps = 0
 
     def after_step() -> None:
         nonlocal steps
         steps += 1
-        if steps <= common_steps and steps % average_every == 0:
-            average()
+        if steps <= common_steps and steps % sync_every == 0:
+            synchronise()
 
     report = progress
     if progress is not None and layout.replicas > 1:  # show the job's words, not this replica's
@@ -222,11 +230,13 @@ def train_distributed(
         first_epoch = _resume_epoch(out_dir, layout, params.epochs)
         if first_epoch:
             _, done = load_checkpoint(_checkpoint(out_dir, rank, first_epoch), step, sampler)
+    if layout.replicas > 1:
+        synced += [syn0.clone(), syn1.clone()]
     for epoch in range(first_epoch, params.epochs):
         steps = 0
         stream = chunks(shards, batch_words, layout.replica, layout.replicas)
         done, loss = run_epoch(step, sampler, stream, schedule, done, report, after_step)
-        average()
+        synchronise()
         save_checkpoint(_checkpoint(out_dir, rank, epoch + 1), step, sampler, epoch + 1, done)
         dist.barrier()
         _checkpoint(out_dir, rank, epoch).unlink(missing_ok=True)  # keep the last one only
