@@ -11,7 +11,7 @@ is `factor` times the cap (the vocabulary counts are scaled alike, so sub-sampli
 a bigger real corpus would cost only encoding time, which is not what is measured here.
 Training uses small settings (dim 16, window 2, negative 2, sample 1e-5) to read the whole corpus in
 minutes on 2 cores; memory does not depend on them beyond V x dim. --engine cpu is the default
-numba engine (upvote.embeddings.train), --engine torch the batched PyTorch one (train_torch): the
+numba engine (upvote.embeddings.word2vec), --engine torch the batched PyTorch one (train_torch): the
 torch runtime alone needs ~250 MiB charged to the cgroup, so it needs a larger cap.
 """
 

@@ -7,7 +7,7 @@
 Settings on both sides: vectorSize 100, windowSize 5, minCount 5, 1 iteration/epoch, all cores.
 Spark MLlib only has skip-gram with hierarchical softmax, no sub-sampling, and keeps the whole
 model on the driver (it refuses vocabSize x vectorSize >= 2^31); ours is skip-gram with negative
-sampling (negative 5, sample 1e-3), trained by `upvote.embeddings.train` on CPU. Only training is
+sampling (negative 5, sample 1e-3), trained by `upvote.embeddings.word2vec` on CPU. Only training is
 timed (Spark: Word2Vec.fit, which includes its vocabulary pass over a cached DataFrame; ours:
 train() on the already encoded corpus). Quality: analogy accuracy (30k most frequent words) and
 WS-353 / SimLex-999 Spearman, by the same evaluator for both.

@@ -30,7 +30,7 @@ from numba import njit
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
-from upvote.embeddings.train import _SHIFT, _draw_noise, _next, _sigmoid_grad, _subsample
+from upvote.embeddings.word2vec import _SHIFT, _draw_noise, _next, _sigmoid_grad, _subsample
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CORPUS = SHARED / "text" / "enwiki2015_text8style_first100M.txt.gz"
@@ -184,7 +184,7 @@ def main() -> None:
                         help="pair: word2vec.c's per-pair skip-gram kernel instead")  # fmt: skip
     args = parser.parse_args()
     if args.sg_kernel == "pair":  # swap the kernel the engine calls (an experiment, not an option)
-        sys.modules["upvote.embeddings.train"].sg_kernel = sg_pair_kernel
+        sys.modules["upvote.embeddings.word2vec"].sg_kernel = sg_pair_kernel
 
     results = []
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.cli import app
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
-from upvote.embeddings.train import load_checkpoint
 from upvote.embeddings.vocab import EmptyVocabularyError, Vocab
+from upvote.embeddings.word2vec import load_checkpoint
 
 GROUPS, PER_GROUP = 6, 8
 
@@ -116,7 +116,8 @@ def test_encoded_corpus_layout(tmp_path):
     assert np.concatenate(shards).tolist() == [
         ids["the"], ids["cat"], ids["sat"], -1, ids["the"], ids["dog"], -1, ids["zebra"], -1
     ]  # fmt: skip
-    assert len(shards) == 2  # cut after the document that reached shard_tokens
+    # shards never exceed shard_tokens and never split a document
+    assert [len(s) for s in shards] == [4, 3, 2]
     reopened = EncodedCorpus.open(tmp_path)
     assert reopened.meta["n_tokens"] == 6 and reopened.vocab.words == corpus.vocab.words
 
@@ -232,3 +233,19 @@ def test_cli_trains_sentencepiece_on_a_parquet_column(tmp_path):
     assert vectors.vector_size == 8 and any(key.startswith("▁") for key in vectors.index_to_key)
     bad = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
     assert bad.exit_code == 1 and "no column 'nope'" in bad.output and "headline" in bad.output
+
+
+def test_word_counting_prunes_rare_words_in_bounded_memory():
+    from upvote.embeddings.vocab import count_words
+
+    docs = [["common", f"rare{i}"] for i in range(50)] + [["common", "twice", "twice"]]
+    counts = count_words(docs, prune_at=10)
+    assert len(counts) <= 11  # never more than prune_at distinct words held after a pruning
+    assert counts["common"] >= 40 and counts["twice"] == 2  # frequent words survive pruning
+
+
+def test_documents_longer_than_a_shard_are_kept_whole(tmp_path):
+    docs = [["a", "b"] * 10, ["a"], ["b", "a", "b"]]
+    corpus = encode_corpus(docs, tmp_path / "enc", min_count=1, shard_tokens=8)
+    tokens = np.concatenate(list(corpus.shards()))
+    assert (tokens == -1).sum() == 3 and (tokens >= 0).sum() == 24

@@ -86,8 +86,8 @@ def train(
 
     Under torchrun (several processes) it trains with upvote.embeddings.distributed instead.
     """
-    from upvote.embeddings.train import ProgressBar
-    from upvote.embeddings.train import train as train_vectors
+    from upvote.embeddings.word2vec import ProgressBar
+    from upvote.embeddings.word2vec import train as train_vectors
 
     params = Word2VecParams(
         sg=model is ModelName.sg,

@@ -13,14 +13,13 @@ import gzip
 import io
 import json
 import shutil
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from upvote.embeddings.vocab import Vocab
+from upvote.embeddings.vocab import Vocab, count_words
 
 TEXT_SUFFIXES = (".txt", ".gz", ".text")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -205,9 +204,7 @@ def encode_corpus(
             "documents must be re-iterable (a list or iter_documents(...)), not a generator"
         )
     if vocab is None:
-        counter: Counter[str] = Counter()
-        for tokens in _token_lists(documents, tokenize):
-            counter.update(tokens)
+        counter = count_words(_token_lists(documents, tokenize))
         if not counter:
             raise CorpusError("the corpus is empty: no tokens found")
         vocab = Vocab.from_counter(counter, min_count, max_vocab)
@@ -220,27 +217,32 @@ def encode_corpus(
     vocab.save(out_dir / "vocab.tsv")
 
     index = vocab.index
-    buffer: list[int] = []
-    n_tokens = n_documents = n_shards = 0
+    # one int32 array per shard, filled in place: a Python int list would cost ~8x the memory
+    buffer = np.empty(shard_tokens, dtype=np.int32)
+    filled = n_tokens = n_documents = n_shards = 0
 
-    def write_shard() -> None:
+    def write_shard(ids: np.ndarray) -> None:
         nonlocal n_shards
-        np.save(shard_dir / f"{n_shards:05d}.npy", np.array(buffer, dtype=np.int32))
+        np.save(shard_dir / f"{n_shards:05d}.npy", ids)
         n_shards += 1
-        buffer.clear()
 
     for tokens in _token_lists(documents, tokenize):
         ids = [i for i in map(index.get, tokens) if i is not None]
         if not ids:
             continue
-        buffer.extend(ids)
-        buffer.append(-1)
-        n_tokens += len(ids)
+        ids.append(-1)
+        if filled + len(ids) > shard_tokens and filled:
+            write_shard(buffer[:filled])
+            filled = 0
+        if len(ids) > shard_tokens:  # a document longer than a shard gets a shard of its own
+            write_shard(np.asarray(ids, dtype=np.int32))
+        else:
+            buffer[filled : filled + len(ids)] = ids
+            filled += len(ids)
+        n_tokens += len(ids) - 1
         n_documents += 1
-        if len(buffer) >= shard_tokens:
-            write_shard()
-    if buffer:
-        write_shard()
+    if filled:
+        write_shard(buffer[:filled])
     if n_tokens == 0:
         raise CorpusError("the corpus is empty: no in-vocabulary tokens found")
     meta = {

@@ -1,4 +1,4 @@
-"""Word2vec hyper-parameters in one place, shared by every training engine (CPU, torch, distributed)."""
+"""Word2vec hyper-parameters in one place, shared by every engine (CPU, torch, distributed)."""
 
 from dataclasses import asdict, dataclass
 from typing import Literal

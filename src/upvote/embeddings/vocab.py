@@ -13,6 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
+PRUNE_AT = 20_000_000  # distinct words held while counting (~2 GB) before the rarest are pruned
+
+
+def count_words(documents: Iterable[list[str]], prune_at: int = PRUNE_AT) -> Counter[str]:
+    """Count words in bounded memory, as word2vec.c's ReduceVocab does.
+
+    Whenever more than `prune_at` distinct words are held, words seen at most `floor` times are
+    dropped and `floor` rises by one. Counts of pruned words are lost, so on corpora that large
+    the rarest words' counts are approximate; with min_count above the final floor, the kept
+    vocabulary is the same as exact counting would give in practice.
+    """
+    counter: Counter[str] = Counter()
+    floor = 1
+    for tokens in documents:
+        counter.update(tokens)
+        if len(counter) > prune_at:
+            counter = Counter({word: n for word, n in counter.items() if n > floor})
+            floor += 1
+    return counter
+
 
 class EmptyVocabularyError(ValueError):
     """No word survived min_count / max_vocab: there is nothing to train."""
@@ -56,10 +76,7 @@ class Vocab:
     def build(
         cls, documents: Iterable[list[str]], min_count: int = 5, max_vocab: int | None = None
     ) -> Vocab:
-        counter: Counter[str] = Counter()
-        for tokens in documents:
-            counter.update(tokens)
-        return cls.from_counter(counter, min_count, max_vocab)
+        return cls.from_counter(count_words(documents), min_count, max_vocab)
 
     def keep_probability(self, sample: float) -> np.ndarray:
         """word2vec.c's sub-sampling: keep a word of count f with p = (sqrt(f/t) + 1) * t / f.
