@@ -1,12 +1,15 @@
 """The HTTP service on a real (small) trained model, through FastAPI's TestClient."""
 
+import json
 import shutil
+import time
 
 import pytest
 from fastapi.testclient import TestClient
 
 from upvote.serve.app import create_app
 from upvote.serve.config import ServeSettings
+from upvote.serve.predlog import FLUSH_SECONDS
 
 STORY = {"author": "pg", "title": "Show HN: A tiny word2vec in PyTorch", "timestamp": 1700000000}
 
@@ -41,6 +44,16 @@ def test_logs_survive_a_restart(settings):
     assert titles == [STORY["title"], "Ask HN: Second story"]
     version = second.app.state.holder.model.version
     assert (settings.logs_dir / f"predictions-{version}.jsonl").exists()
+
+
+def test_the_log_file_gets_each_prediction_within_seconds(client, settings):
+    """Records are buffered, and the service writes them out every FLUSH_SECONDS."""
+    client.post("/how_many_upvotes", json=STORY)
+    path = settings.logs_dir / f"predictions-{client.get('/version').json()['version']}.jsonl"
+    deadline = time.monotonic() + 3 * FLUSH_SECONDS + 2
+    while time.monotonic() < deadline and not path.read_bytes():
+        time.sleep(0.05)
+    assert json.loads(path.read_bytes())["Input"]["title"] == STORY["title"]
 
 
 def test_same_story_same_prediction_in_every_endpoint(client):

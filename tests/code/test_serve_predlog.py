@@ -1,5 +1,7 @@
 """The prediction log: append-only JSON lines per model version, rotated by size."""
 
+import json
+
 from upvote.serve.predlog import PredictionLog
 
 
@@ -30,3 +32,11 @@ def test_rotation_keeps_size_bounded_and_newest_records(tmp_path):
     # older records were dropped with the oldest file, never duplicated
     everything = [r["Input"]["title"] for r in log.tail("v1", limit=1000)]
     assert len(everything) == len(set(everything)) < 40
+
+
+def test_buffered_records_reach_the_file_on_flush(tmp_path):
+    log = PredictionLog(tmp_path, max_bytes=1_000_000, backups=2)
+    log.append("v1", {"title": "a"}, 3.5, 1.25)
+    log.flush()
+    lines = (tmp_path / "predictions-v1.jsonl").read_text().splitlines()
+    assert [json.loads(line)["Input"] for line in lines] == [{"title": "a"}]

@@ -5,11 +5,11 @@ a JSON API (``/predict``, ``/explain``, ``/similar``), operations (``/health``, 
 ``/admin/reload``) and the web page at ``/``. OpenAPI docs are at ``/docs``.
 """
 
+import asyncio
 import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,12 +17,13 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from upvote.model.bundle import UpvoteModel
 from upvote.serve.batching import MicroBatcher
 from upvote.serve.config import ServeSettings
 from upvote.serve.metrics import Metrics, MetricsMiddleware
-from upvote.serve.predlog import PredictionLog
+from upvote.serve.predlog import FLUSH_SECONDS, PredictionLog
 from upvote.serve.schemas import (
     ExplainOut,
     HealthOut,
@@ -46,18 +47,25 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def _naive_utc(value: datetime | None) -> datetime | None:
-    """The model's stories carry naive UTC times (like the dataset's ``time`` column)."""
-    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
-
-
 def _model_input(story: Story) -> dict[str, Any]:
-    return {"title": story.title, "url": story.url, "by": story.by, "time": _naive_utc(story.time)}
+    return {"title": story.title, "url": story.url, "by": story.by, "time": story.time}
 
 
 def score(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
     """One model call for a list of stories (model input dicts), pandas-free."""
     return [Prediction(**row) for row in model.predict_records(stories)]
+
+
+def json_response(body: BaseModel) -> Response:
+    """``body`` as JSON, skipping FastAPI's validation of a returned model (already valid)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+async def flush_every(predlog: PredictionLog, seconds: float) -> None:
+    """Write the prediction log's buffered records to disk every ``seconds``."""
+    while True:
+        await asyncio.sleep(seconds)
+        predlog.flush()
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -74,7 +82,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         except Exception as error:  # keep running: /health says 503 until /admin/reload works
             log.error("no model loaded at start-up: %s", error)
         await batcher.start()
+        flusher = asyncio.create_task(flush_every(predlog, FLUSH_SECONDS))
         yield
+        flusher.cancel()
         await batcher.stop()
         predlog.close()
 
@@ -123,16 +133,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     def version(model: Model) -> VersionOut:
         return VersionOut(version=model.version)
 
-    @app.post("/how_many_upvotes", tags=["mlx"])
-    async def how_many_upvotes(body: HowManyUpvotesIn, model: Model) -> HowManyUpvotesOut:
-        """The hot path: async, and micro-batched with concurrent requests (see batching.py)."""
+    @app.post("/how_many_upvotes", tags=["mlx"], response_model=HowManyUpvotesOut)
+    async def how_many_upvotes(body: HowManyUpvotesIn) -> Response:
+        """The hot path: async, micro-batched with concurrent requests (see batching.py), and
+        lean: the model is read without a dependency and the answer serialized in one step."""
         start = time.perf_counter()
-        story = Story(title=body.title, by=body.author, time=body.timestamp)
-        upvotes = (await batcher.predict(model, _model_input(story))).predicted_score
+        model = holder.model  # read once: a reload never swaps it mid-request
+        story = {"title": body.title, "url": None, "by": body.author, "time": body.timestamp}
+        upvotes = (await batcher.predict(model, story)).predicted_score
         metrics.predictions.observe(upvotes)
         latency_ms = (time.perf_counter() - start) * 1000
         predlog.append(model.version, body.model_dump(mode="json"), upvotes, latency_ms)
-        return HowManyUpvotesOut(upvotes=upvotes)
+        return json_response(HowManyUpvotesOut(upvotes=upvotes))
 
     @app.get("/logs", tags=["mlx"])
     def logs(model: Model, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> LogsOut:

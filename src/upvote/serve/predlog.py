@@ -4,14 +4,23 @@ Files live in ``settings.logs_dir`` (``/var/log/app`` in the container, a volume
 restarts because they are only ever appended to, and are rotated by size: when
 ``predictions-<version>.jsonl`` would pass ``max_bytes`` it becomes ``.1`` (``.1`` becomes ``.2``,
 ...), keeping ``backups`` old files, the scheme of ``logging.handlers.RotatingFileHandler``.
+
+Records are buffered and written in blocks: by ``flush()`` (the service calls it every
+``FLUSH_SECONDS``), before ``tail()`` reads, on rotation and on ``close()``. A write per record
+cost the service ~0.05 ms of CPU per prediction, a quarter of a no-op request. The price: a
+process killed with SIGKILL loses at most the last second of records (a normal stop loses none).
 """
 
 import json
+import os
 import threading
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
+
+FLUSH_SECONDS = 1.0
+BUFFER_BYTES = 1 << 16
 
 
 class PredictionLog:
@@ -19,8 +28,9 @@ class PredictionLog:
         self.directory = directory
         self.max_bytes = max_bytes
         self.backups = backups
-        self._files: dict[str, IO[str]] = {}
-        self._lock = threading.Lock()
+        self._files: dict[str, BinaryIO] = {}
+        self._sizes: dict[str, int] = {}  # bytes in each open file, buffered ones included
+        self._lock = threading.Lock()  # /predict appends from FastAPI's worker threads
 
     def path(self, version: str, generation: int = 0) -> Path:
         name = f"predictions-{version}.jsonl"
@@ -34,34 +44,44 @@ class PredictionLog:
             "Prediction": prediction,
             "Latency": round(latency_ms, 3),
         }
-        line = json.dumps(record, default=str) + "\n"
+        line = (json.dumps(record, default=str) + "\n").encode()
         with self._lock:
-            file = self._files.get(version)
-            if file is None:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                file = self._files[version] = self.path(version).open("a", encoding="utf-8")
-            if file.tell() and file.tell() + len(line) > self.max_bytes:
+            file = self._files.get(version) or self._open(version)
+            if self._sizes[version] and self._sizes[version] + len(line) > self.max_bytes:
                 file = self._rotate(version)
             file.write(line)
-            file.flush()
+            self._sizes[version] += len(line)
 
-    def _rotate(self, version: str) -> IO[str]:
+    def _open(self, version: str) -> BinaryIO:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        file = self._files[version] = self.path(version).open("ab", buffering=BUFFER_BYTES)
+        self._sizes[version] = os.fstat(file.fileno()).st_size
+        return file
+
+    def _rotate(self, version: str) -> BinaryIO:
         self._files.pop(version).close()
         for generation in range(self.backups, 0, -1):
             older = self.path(version, generation - 1)
             if older.exists():
                 older.replace(self.path(version, generation))  # drops the oldest beyond backups
-        file = self._files[version] = self.path(version).open("a", encoding="utf-8")
-        return file
+        return self._open(version)
+
+    def flush(self) -> None:
+        """Write the buffered records to the files."""
+        with self._lock:
+            for file in self._files.values():
+                file.flush()
 
     def tail(self, version: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` records of ``version``, oldest first, across rotated files."""
-        lines: deque[str] = deque(maxlen=limit)
+        lines: deque[bytes] = deque(maxlen=limit)
         with self._lock:
+            if version in self._files:
+                self._files[version].flush()
             for generation in range(self.backups, -1, -1):
                 path = self.path(version, generation)
                 if path.exists():
-                    with path.open(encoding="utf-8") as f:
+                    with path.open("rb") as f:
                         lines.extend(line for line in f if line.strip())
         return [json.loads(line) for line in lines]
 
@@ -70,3 +90,4 @@ class PredictionLog:
             for file in self._files.values():
                 file.close()
             self._files.clear()
+            self._sizes.clear()
