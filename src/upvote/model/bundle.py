@@ -78,7 +78,7 @@ class UpvoteModel:
     def _raw(self, x: Features) -> np.ndarray:
         """The network's [N, 5] outputs. A small batch skips ``predict_raw``'s per-call set-up
         (``net.eval()`` walks every module; the net is in eval mode since ``__init__``): that
-        set-up cost more than the forward pass of the service's 1-64 stories.
+        set-up cost more than the forward pass of the service's batches (1-256 stories).
         """
         if len(x) > SMALL_BATCH:
             return predict_raw(self.net, x)
@@ -103,7 +103,7 @@ class UpvoteModel:
     def predict_records(self, stories: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
         """``predict`` for a few stories without pandas: one dict of ``OUTPUT_COLUMNS`` each.
 
-        The service's hot path: the same features and network as ``predict``, minus the ~1 ms
+        The service's hot path: the same features and network as ``predict``, minus the >1 ms
         of building DataFrames around a sub-millisecond model call.
         """
         return [
