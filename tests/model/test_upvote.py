@@ -6,15 +6,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import upvote
 from upvote.cli import app
 from upvote.data import load_stories
 from upvote.embeddings.params import Word2VecParams
-from upvote.model.bundle import OUTPUT_COLUMNS, SMALL_BATCH, ModelNotFoundError, load_model, publish
-from upvote.model.features import UNBIASED, FeatureConfig
-from upvote.model.regressor import RegressorConfig, calibrate_reach
+from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model, publish
+from upvote.model.features import UNBIASED, FeatureConfig, Featurizer
+from upvote.model.regressor import (
+    INFER_BATCH,
+    NumpyRegressor,
+    RegressorConfig,
+    calibrate_reach,
+    fit,
+)
 from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, prepare_data, train
 from upvote.settings import get_settings
 
@@ -283,7 +290,7 @@ def test_records_path_matches_the_dataframe_path(model, columns, time_format):
     Real stories, some without url or time; the DataFrame is large enough for the batched
     forward pass, the records go one at a time and in the service's batches of 64.
     """
-    stories = load_stories().sample(SMALL_BATCH + 100, random_state=0)[columns]
+    stories = load_stories().sample(INFER_BATCH + 100, random_state=0)[columns]
     if "time" in columns:
         assert stories["url"].isna().any() and stories["time"].isna().any()
     frame = model.predict(stories).iloc[:300]
@@ -298,3 +305,36 @@ def test_records_path_matches_the_dataframe_path(model, columns, time_format):
         got = np.array([list(out.values()) for out in outputs])
         assert np.allclose(got, frame.iloc[: len(got)].to_numpy(), rtol=1e-5, atol=1e-6)
     assert np.allclose(model.predict(records).to_numpy(), frame.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extras", "regressor"),
+    [
+        (False, RegressorConfig(hidden=(16,), max_epochs=2)),
+        (True, RegressorConfig(hidden=(16,), max_epochs=2)),
+        (True, RegressorConfig(hidden=(16, 8), wide=True, fine_tune=True, max_epochs=2)),
+        (True, RegressorConfig(hidden=(8,), activation="silu", max_epochs=1)),
+    ],
+    ids=["title-only", "extras", "wide-finetuned-2-layers", "silu"],
+)
+def test_numpy_inference_equals_the_torch_network(model, extras, regressor):
+    """Every head of the numpy forward pass = the torch module in eval mode, on real titles."""
+    features = FeatureConfig(domain=extras, time=extras, length=extras)
+    featurizer = Featurizer(model.featurizer.tokenizer, model.vectors.key_to_index, features)
+    data = prepare_data(load_stories(), SMALL)
+    y_train, y_valid = (
+        np.log1p(d["score"].astype(float).clip(lower=0).to_numpy(np.float32))
+        for d in (data.train, data.valid)
+    )
+    x_train, x_valid = featurizer.transform(data.train), featurizer.transform(data.valid)
+    vectors = model.vectors.vectors
+    net = fit(vectors, features, regressor, (x_train, y_train), (x_valid, y_valid)).net
+    # real test titles + an empty one (no known piece: the learned ``empty`` vector)
+    stories = pd.concat([data.test, pd.DataFrame({"title": [""]})], ignore_index=True)
+    x = featurizer.transform(stories, selection="unfiltered")
+    assert (x.tokens < 0).all(axis=1).sum() == 1
+    with torch.inference_mode():
+        expected = net.eval()(*map(torch.from_numpy, (x.tokens, x.fields, x.dense))).numpy()
+    got = NumpyRegressor.from_net(net)(x)
+    assert got.shape == (len(stories), 5) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)

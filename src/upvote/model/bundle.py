@@ -26,13 +26,12 @@ import pandas as pd
 import torch
 
 from upvote.embeddings import KeyedVectors
-from upvote.model.features import FeatureConfig, Features, Featurizer, Stories
-from upvote.model.regressor import RegressorConfig, UpvoteNet, predict_raw
+from upvote.model.features import FeatureConfig, Featurizer, Stories
+from upvote.model.regressor import NumpyRegressor, RegressorConfig, UpvoteNet
 from upvote.settings import get_settings
 from upvote.tokenizer import SentencePieceTokenizer
 
 OUTPUT_COLUMNS = ("predicted_log1p", "predicted_score", "p10", "p50", "p90", "p_reach_100")
-SMALL_BATCH = 1024  # up to this many stories: one direct forward pass (see ``UpvoteModel._raw``)
 
 
 class ModelNotFoundError(LookupError):
@@ -59,7 +58,8 @@ class UpvoteModel:
     ) -> None:
         self.featurizer = featurizer
         self.vectors = vectors
-        self.net = net.eval()
+        self.net = net  # torch: kept for saving (and further training)
+        self.forward = NumpyRegressor.from_net(net)  # numpy: every prediction goes through it
         self.regressor = regressor
         self.quantile_offsets = np.asarray(quantile_offsets, dtype=np.float32)
         self.reach_offset = float(reach_offset)
@@ -70,21 +70,10 @@ class UpvoteModel:
     # -- prediction -------------------------------------------------------------------------
     def predict_log(self, stories: Stories) -> np.ndarray:
         """[N, 5]: mean, calibrated q10/q50/q90 (log1p scale, sorted), P(score >= reach)."""
-        raw = self._raw(self.featurizer.transform(stories, selection="unfiltered"))
+        raw = self.forward(self.featurizer.transform(stories, selection="unfiltered"))
         quantiles = np.sort(raw[:, 1:4] + self.quantile_offsets, axis=1)
         reach = 1.0 / (1.0 + np.exp(-(raw[:, 4] + self.reach_offset)))
         return np.column_stack([raw[:, 0], quantiles, reach])
-
-    def _raw(self, x: Features) -> np.ndarray:
-        """The network's [N, 5] outputs. A small batch skips ``predict_raw``'s per-call set-up
-        (``net.eval()`` walks every module; the net is in eval mode since ``__init__``): that
-        set-up cost more than the forward pass of the service's batches (1-256 stories).
-        """
-        if len(x) > SMALL_BATCH:
-            return predict_raw(self.net, x)
-        torch.set_num_threads(1)  # as predict_raw: one thread beats two contending ones here
-        with torch.inference_mode():
-            return self.net(*map(torch.from_numpy, (x.tokens, x.fields, x.dense))).numpy()
 
     def _outputs(self, stories: Stories) -> np.ndarray:
         """[N, 6] in the order of ``OUTPUT_COLUMNS``: scores are >= 0."""
@@ -124,7 +113,7 @@ class UpvoteModel:
         variants.tokens = variants.tokens.copy()
         for j in range(n):
             variants.tokens[j + 1, j] = -1
-        pred = predict_raw(self.net, variants)[:, 0]
+        pred = self.forward(variants)[:, 0]
         contributions = [float(pred[0] - pred[j + 1]) for j in range(n)]
         return list(zip(pieces, contributions + [0.0] * (len(pieces) - n), strict=True))
 
