@@ -131,7 +131,7 @@ class NumpyRegressor:
     arithmetic; numpy's is ~10x smaller. Dropout is the identity at inference, so it is absent.
     """
 
-    embed: np.ndarray  # [V, D] word vectors (fine-tuned ones when config.fine_tune)
+    embed: np.ndarray  # [V + 1, D] word vectors (fine-tuned if so trained), then a row of zeros
     empty: np.ndarray  # [D] the vector of a title with no known piece
     fields: list[np.ndarray]  # per categorical field: [n_values, field_dim]
     layers: list[tuple[np.ndarray, np.ndarray]]  # per hidden layer: weight [in, out], bias [out]
@@ -147,7 +147,7 @@ class NumpyRegressor:
 
         linears = [m for m in net.mlp if isinstance(m, nn.Linear)]
         return cls(
-            embed=np32(net.embed.weight),
+            embed=np.vstack([np32(net.embed.weight), np.zeros_like(np32(net.empty))]),
             empty=np32(net.empty),
             fields=[np32(e.weight) for e in net.fields],
             layers=[(np32(m.weight).T.copy(), np32(m.bias)) for m in linears],
@@ -159,10 +159,8 @@ class NumpyRegressor:
 
     def pool(self, tokens: np.ndarray) -> np.ndarray:
         """Mean of the known pieces' vectors; ``empty`` when there are none."""
-        known = tokens >= 0
-        count = known.sum(1, keepdims=True)
-        vecs = self.embed[np.where(known, tokens, 0)]  # [N, L, D]
-        total = (vecs * known[:, :, None]).sum(1)
+        total = self.embed[tokens].sum(1)  # padding (-1) reads the last row: zeros
+        count = (tokens >= 0).sum(1, keepdims=True)
         return np.where(count > 0, total / np.maximum(count, 1), self.empty).astype(np.float32)
 
     def forward(self, x: Features) -> np.ndarray:
