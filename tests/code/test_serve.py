@@ -84,6 +84,13 @@ def test_similar_words(client):
     assert len(similar) == 5 and word not in [s["token"] for s in similar]
     sims = [s["similarity"] for s in similar]
     assert sims == sorted(sims, reverse=True)
+    piece = next(
+        k
+        for k in client.app.state.holder.model.vectors.index_to_key
+        if k[0] == "\u2581" and len(k) > 2
+    )
+    plain = client.get("/similar", params={"word": piece[1:]})  # a word, not a piece
+    assert plain.status_code == 200 and plain.json()["word"] == piece
     missing = client.get("/similar", params={"word": "qqzzxxnotaword"})
     assert missing.status_code == 404 and "qqzzxxnotaword" in missing.json()["detail"]
 

@@ -196,10 +196,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         word: Annotated[str, Query(min_length=1, max_length=100)],
         topn: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> SimilarOut:
-        """Nearest tokens to ``word`` in the model's embedding space."""
+        """Nearest tokens to ``word`` in the model's embedding space.
+
+        SentencePiece marks a word's first piece with "▁", so "python" is looked up as
+        "▁python" first (the whole word), then as the bare piece: users type words, not pieces.
+        """
         vectors = model.vectors
-        key = word if word in vectors else word.lower()
-        if key not in vectors:
+        candidates = (word, f"\u2581{word}", f"\u2581{word.lower()}", word.lower())
+        key = next((c for c in candidates if c in vectors), None)
+        if key is None:
             raise HTTPException(404, f"word {word!r} is not in the model's vocabulary")
         pairs = vectors.most_similar(positive=[key], topn=topn)
         return SimilarOut(
