@@ -202,7 +202,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         "▁python" first (the whole word), then as the bare piece: users type words, not pieces.
         """
         vectors = model.vectors
-        candidates = (word, f"\u2581{word}", f"\u2581{word.lower()}", word.lower())
+        candidates = (f"\u2581{word}", word, f"\u2581{word.lower()}", word.lower())
         key = next((c for c in candidates if c in vectors), None)
         if key is None:
             raise HTTPException(404, f"word {word!r} is not in the model's vocabulary")
