@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from scipy.special import erf
+from scipy.special import ndtr
 from torch import nn
 from torch.nn import functional as F
 
@@ -111,7 +111,7 @@ def _tensors(x: Features) -> tuple[torch.Tensor, ...]:
 
 
 NP_ACTIVATIONS = {
-    "gelu": lambda x: 0.5 * x * (1.0 + erf(x * np.float32(math.sqrt(0.5)))),  # exact, as nn.GELU
+    "gelu": lambda x: x * ndtr(x),  # x * P(N(0, 1) < x): the exact GELU, as nn.GELU
     "relu": lambda x: np.maximum(x, 0.0),
     "tanh": np.tanh,
     "silu": lambda x: x / (1.0 + np.exp(-x)),
@@ -160,8 +160,8 @@ class NumpyRegressor:
     def pool(self, tokens: np.ndarray) -> np.ndarray:
         """Mean of the known pieces' vectors; ``empty`` when there are none."""
         total = self.embed[tokens].sum(1)  # padding (-1) reads the last row: zeros
-        count = (tokens >= 0).sum(1, keepdims=True)
-        return np.where(count > 0, total / np.maximum(count, 1), self.empty).astype(np.float32)
+        count = (tokens >= 0).sum(1, keepdims=True, dtype=np.float32)
+        return np.where(count > 0, total / np.maximum(count, 1), self.empty)
 
     def forward(self, x: Features) -> np.ndarray:
         """[N, 5] raw outputs: mean, q10, q50, q90 (log1p scale), logit of P(score >= reach)."""
