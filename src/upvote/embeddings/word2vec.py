@@ -44,6 +44,7 @@ _SIGMOID = (1 / (1 + np.exp(-_X))).astype(np.float32)
 _LOG_SIGMOID = np.log(_SIGMOID).astype(np.float32)
 _LOG_1M_SIGMOID = np.log(1 - _SIGMOID).astype(np.float32)
 CHECKPOINT = "checkpoint.npz"
+TORCH_CHECKPOINT = "checkpoint-torch.pt"  # the torch engine's own format (--device cuda)
 
 Progress = Callable[[int, float], None]  # (corpus words done since the last call, mean loss)
 
@@ -440,8 +441,11 @@ def train(
         if params.device == "cuda":
             from upvote.embeddings.torch_engine import train_torch
 
+            checkpoint = Path(checkpoint_dir) / TORCH_CHECKPOINT if checkpoint_dir else None
+            if checkpoint is not None and not resume:
+                checkpoint.unlink(missing_ok=True)  # a fresh run: train_torch resumes from it
             with ProgressBar(progress, encoded.n_tokens * params.epochs) as callback:
-                syn0, _ = train_torch(encoded, params, callback)
+                syn0, _ = train_torch(encoded, params, callback, checkpoint=checkpoint)
         else:
             syn0 = _train_cpu(encoded, params, checkpoint_dir, resume, progress)
     return KeyedVectors(vocab.words, syn0, vocab.counts)
