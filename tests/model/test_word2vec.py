@@ -249,3 +249,21 @@ def test_documents_longer_than_a_shard_are_kept_whole(tmp_path):
     corpus = encode_corpus(docs, tmp_path / "enc", min_count=1, shard_tokens=8)
     tokens = np.concatenate(list(corpus.shards()))
     assert (tokens == -1).sum() == 3 and (tokens >= 0).sum() == 24
+
+
+def test_cli_trains_on_an_already_encoded_corpus(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(doc) for doc in planted_corpus(n_docs=200)))
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--min-count", "1", "--dim", "8", "--threads", "1"]
+    assert (
+        CliRunner().invoke(app, ["train", str(corpus), "--out", str(first), *common]).exit_code == 0
+    )
+    result = CliRunner().invoke(
+        app, ["train", str(first / "corpus"), "--out", str(second), *common]
+    )
+    assert result.exit_code == 0, result.output
+    assert not (second / "corpus").exists()  # nothing encoded again
+    one = KeyedVectors.load(first / "vectors.npz")
+    two = KeyedVectors.load(second / "vectors.npz")
+    assert one.index_to_key == two.index_to_key and np.array_equal(one.vectors, two.vectors)

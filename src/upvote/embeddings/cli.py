@@ -58,7 +58,9 @@ def _tokenize_function(tokenizer: TokenizerName, documents, out: Path, vocab_siz
 @app.command()
 def train(
     corpus: str = typer.Argument(
-        ..., help="Text file (.txt/.gz), Parquet file, or a database URL with --query."
+        ...,
+        help="Text file (.txt/.gz), Parquet file, a database URL with --query, or an encoded "
+        "corpus directory (a previous run's OUT/corpus) to skip encoding.",
     ),
     out: Path = typer.Option(..., "--out", help="Output directory."),
     tokenizer: TokenizerName = typer.Option(TokenizerName.word, help="Word splitter."),
@@ -112,7 +114,9 @@ def train(
     # file system or barrier needed before the process group exists
     encoded_dir = out / "corpus" / f"rank{rank}" if distributed else out / "corpus"
     try:
-        if resume and (encoded_dir / "meta.json").exists():
+        if (Path(corpus) / "meta.json").exists():  # already encoded, e.g. on shared storage
+            encoded = EncodedCorpus.open(corpus)
+        elif resume and (encoded_dir / "meta.json").exists():
             encoded = EncodedCorpus.open(encoded_dir)
         else:
             documents = iter_documents(corpus, column=column, query=query)
