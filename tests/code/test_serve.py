@@ -227,3 +227,15 @@ def test_reload_swaps_versions_under_traffic_without_failing_a_request(client, s
     logged = {v: [r["Version"] for r in predlog.tail(v, 10_000)] for v in (first, "second")}
     assert sum(map(len, logged.values())) == len(statuses)
     assert all(set(versions) <= {v} for v, versions in logged.items())
+
+
+def test_how_many_upvotes_documents_its_body_and_rejects_malformed_json(client):
+    operation = client.get("/openapi.json").json()["paths"]["/how_many_upvotes"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert {"author", "title", "timestamp"} <= set(schema["properties"])
+    assert "title" in schema["required"]
+    for raw in (b"{not json", b"[]", b""):
+        response = client.post(
+            "/how_many_upvotes", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"][0] == "body"
