@@ -30,7 +30,7 @@ from numba import njit
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
-from upvote.embeddings.word2vec import _SHIFT, _draw_noise, _next, _sigmoid_grad, _subsample
+from upvote.embeddings.word2vec import _draw_noise, _sentence, _sigmoid_grad, _window
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CORPUS = SHARED / "text" / "enwiki2015_text8style_first100M.txt.gz"
@@ -52,17 +52,11 @@ def sg_pair_kernel(
     words = 0
     start = 0
     while start < n:
-        end = start
-        while end < n and tokens[end] >= 0:
-            end += 1
+        end, m, state = _sentence(tokens, start, keep, sentence, state)
         words += end - start
-        m, state = _subsample(tokens, start, end, keep, sentence, state)
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
-            state = _next(state)
-            b = np.int64((state >> _SHIFT) % np.uint64(window))
-            lo = max(0, pos - window + b)
-            hi = min(m, pos + window + 1 - b)
+            lo, hi, state = _window(pos, m, window, state)
             centre = sentence[pos]
             for j in range(lo, hi):
                 if j == pos:

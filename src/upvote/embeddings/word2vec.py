@@ -94,11 +94,16 @@ def _sigmoid_grad(f, label, alpha):
 
 
 @njit(inline="always")
-def _subsample(tokens, start, end, keep, sentence, state):
-    """Copy the kept words of tokens[start:end] into sentence; return (length, rng state)."""
+def _sentence(tokens, start, keep, sentence, state):
+    """The document starting at tokens[start] (it ends at a -1 or the job's end), sub-sampled.
+
+    Copies the kept words into sentence; returns (end, kept length, rng state).
+    """
+    end = start
     m = 0
-    for i in range(start, end):
-        w = tokens[i]
+    while end < tokens.shape[0] and tokens[end] >= 0:
+        w = tokens[end]
+        end += 1
         p = keep[w]
         if p < 1.0:
             state = _next(state)
@@ -106,7 +111,15 @@ def _subsample(tokens, start, end, keep, sentence, state):
                 continue
         sentence[m] = w
         m += 1
-    return m, state
+    return end, m, state
+
+
+@njit(inline="always")
+def _window(pos, m, window, state):
+    """word2vec.c's dynamic window around pos: a random shrink b in [0, window); (lo, hi, state)."""
+    state = _next(state)
+    b = np.int64((state >> _SHIFT) % np.uint64(window))
+    return max(0, pos - window + b), min(m, pos + window + 1 - b), state
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -129,17 +142,11 @@ def sg_kernel(
     words = 0
     start = 0
     while start < n:
-        end = start
-        while end < n and tokens[end] >= 0:
-            end += 1
+        end, m, state = _sentence(tokens, start, keep, sentence, state)
         words += end - start
-        m, state = _subsample(tokens, start, end, keep, sentence, state)
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
-            state = _next(state)
-            b = np.int64((state >> _SHIFT) % np.uint64(window))
-            lo = max(0, pos - window + b)
-            hi = min(m, pos + window + 1 - b)
+            lo, hi, state = _window(pos, m, window, state)
             centre = sentence[pos]
             nc = 0
             for j in range(lo, hi):
@@ -223,17 +230,11 @@ def cbow_kernel(
     words = 0
     start = 0
     while start < n:
-        end = start
-        while end < n and tokens[end] >= 0:
-            end += 1
+        end, m, state = _sentence(tokens, start, keep, sentence, state)
         words += end - start
-        m, state = _subsample(tokens, start, end, keep, sentence, state)
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
-            state = _next(state)
-            b = np.int64((state >> _SHIFT) % np.uint64(window))
-            lo = max(0, pos - window + b)
-            hi = min(m, pos + window + 1 - b)
+            lo, hi, state = _window(pos, m, window, state)
             centre = sentence[pos]
             neu1[:] = 0.0
             nc = 0
