@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 import upvote
-from upvote.serve.app import score
+from upvote.model.bundle import UpvoteModel
 from upvote.serve.batching import MicroBatcher
 
 TITLES = [f"Show HN: project number {i} in Rust" for i in range(24)]
@@ -21,33 +21,25 @@ def test_concurrent_requests_are_batched_without_changing_answers(model):
 
     def recording_score(m, stories):
         batch_sizes.append(len(stories))
-        return score(m, stories)
+        return m.predict_records(stories)
 
     async def main():
         batcher = MicroBatcher(recording_score, max_batch=10)
-        await batcher.start()
-        try:
-            return await asyncio.gather(*(batcher.predict(model, {"title": t}) for t in TITLES))
-        finally:
-            await batcher.stop()
+        return await asyncio.gather(*(batcher.predict(model, {"title": t}) for t in TITLES))
 
     answers = asyncio.run(main())
     assert sum(batch_sizes) == len(TITLES)
     assert max(batch_sizes) == 10 and len(batch_sizes) < len(TITLES)
-    alone = [score(model, [{"title": t}])[0] for t in TITLES]
+    alone = [model.predict_records([{"title": t}])[0] for t in TITLES]
     for got, expected in zip(answers, alone, strict=True):
-        assert got.predicted_score == pytest.approx(expected.predicted_score, rel=1e-5)
+        assert got["predicted_score"] == pytest.approx(expected["predicted_score"], rel=1e-5)
 
 
 def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(model):
     async def main():
-        batcher = MicroBatcher(score)
-        await batcher.start()
-        try:
-            with pytest.raises(ValueError, match="title"):
-                await batcher.predict(model, {"url": "https://example.com"})
-            return await batcher.predict(model, {"title": "Still works"})
-        finally:
-            await batcher.stop()
+        batcher = MicroBatcher(UpvoteModel.predict_records)
+        with pytest.raises(ValueError, match="title"):
+            await batcher.predict(model, {"url": "https://example.com"})
+        return await batcher.predict(model, {"title": "Still works"})
 
-    assert asyncio.run(main()).predicted_score >= 0
+    assert asyncio.run(main())["predicted_score"] >= 0

