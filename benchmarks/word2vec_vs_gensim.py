@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/word2vec_vs_gensim.py --model both --epochs 1
     .venv/bin/python benchmarks/word2vec_vs_gensim.py --max-words 2000000 --model sg   # quick look
     .venv/bin/python benchmarks/word2vec_vs_gensim.py --device cuda --gensim-modes file  # GPU box
+    .venv/bin/python benchmarks/word2vec_vs_gensim.py --device cuda --gensim-modes \
+        --gpu-programs 1024 4096 16384    # GPU: quality vs concurrency of the Triton engine
 
 Both sides get the same corpus (10,000-word documents, as gensim cuts text8), the same settings
 (dim 100, window 5, negative 5, sample 1e-3, min_count 5, alpha 0.025 for skip-gram and 0.05 for
@@ -174,6 +176,9 @@ def main() -> None:
                         default=["file", "iterable"])  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--gpu-programs", type=int, nargs="+", default=[None],
+                        help="--device cuda: Triton programs per launch (concurrent walkers); "
+                        "several values = a quality/speed sweep")  # fmt: skip
     parser.add_argument("--sg-kernel", choices=["hogbatch", "pair"], default="hogbatch",
                         help="pair: word2vec.c's per-pair skip-gram kernel instead")  # fmt: skip
     args = parser.parse_args()
@@ -199,8 +204,16 @@ def main() -> None:
                 )  # fmt: skip
                 rows = [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
                 label = " per-pair" if args.sg_kernel == "pair" and model == "sg" else ""
-                rows.append(run_ours(encoded, params, words, label))
-                fastest = max(r["words_per_s"] for r in rows[:-1]) if rows[:-1] else None
+                for programs in args.gpu_programs:
+                    suffix = ""
+                    if programs is not None:  # an experiment: the engine's concurrency
+                        from upvote.embeddings import triton_engine
+
+                        triton_engine.PROGRAMS = programs
+                        suffix = f" {programs} programs"
+                    rows.append(run_ours(encoded, params, words, label + suffix))
+                gensim_rows = [r for r in rows if r["engine"].startswith("gensim")]
+                fastest = max(r["words_per_s"] for r in gensim_rows) if gensim_rows else None
                 for row in rows:
                     row.update(model=model, epochs=epochs, seed=args.seed)
                     row.update(load=round(os.getloadavg()[0], 1))

@@ -1,7 +1,8 @@
 """Batched word2vec (skip-gram / CBOW, negative sampling) in plain PyTorch.
 
-The engine behind `--device cuda` and the core of distributed training (distributed.py). One step
-takes a chunk of the token stream and does, on the device, what word2vec.c does word by word:
+The core of distributed training (distributed.py); single-process `--device cuda` runs the Triton
+engine (triton_engine.py), which keeps per-word SGD instead of big steps. One step takes a chunk
+of the token stream and does, on the device, what word2vec.c does word by word:
 
 1. sub-sample frequent words and draw a dynamic window per centre word;
 2. list the (centre, context) pairs of every window (documents are separated by -1 ids);

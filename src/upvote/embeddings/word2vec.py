@@ -44,7 +44,7 @@ _SIGMOID = (1 / (1 + np.exp(-_X))).astype(np.float32)
 _LOG_SIGMOID = np.log(_SIGMOID).astype(np.float32)
 _LOG_1M_SIGMOID = np.log(1 - _SIGMOID).astype(np.float32)
 CHECKPOINT = "checkpoint.npz"
-TORCH_CHECKPOINT = "checkpoint-torch.pt"  # the torch engine's own format (--device cuda)
+GPU_CHECKPOINT = "checkpoint-gpu.pt"  # the Triton engine's own format (--device cuda)
 
 Progress = Callable[[int, float], None]  # (corpus words done since the last call, mean loss)
 
@@ -440,16 +440,38 @@ def train(
         encoded = _as_encoded(corpus, params, Path(workdir))
         vocab = encoded.vocab
         if params.device == "cuda":
-            from upvote.embeddings.torch_engine import train_torch
-
-            checkpoint = Path(checkpoint_dir) / TORCH_CHECKPOINT if checkpoint_dir else None
-            if checkpoint is not None and not resume:
-                checkpoint.unlink(missing_ok=True)  # a fresh run: train_torch resumes from it
-            with ProgressBar(progress, encoded.n_tokens * params.epochs) as callback:
-                syn0, _ = train_torch(encoded, params, callback, checkpoint=checkpoint)
+            syn0 = _train_gpu(encoded, params, checkpoint_dir, resume, progress)
         else:
             syn0 = _train_cpu(encoded, params, checkpoint_dir, resume, progress)
     return KeyedVectors(vocab.words, syn0, vocab.counts)
+
+
+def _train_gpu(
+    corpus: EncodedCorpus,
+    params: Word2VecParams,
+    checkpoint_dir: str | Path | None,
+    resume: bool,
+    progress: bool | Progress,
+) -> np.ndarray:
+    """The Triton engine (triton_engine.py): word2vec.c's per-word SGD in thousands of programs."""
+    from upvote.embeddings.torch_engine import resolve_device
+
+    resolve_device(params.device)  # a clear error without a GPU, before triton is imported
+    if params.hs:
+        raise ValueError("hierarchical softmax (hs=True) is not implemented: use negative sampling")
+    try:
+        from upvote.embeddings.triton_engine import train_triton
+    except ImportError as error:
+        raise RuntimeError(f"--device cuda needs Triton (pip install triton): {error}") from None
+
+    checkpoint = Path(checkpoint_dir) / GPU_CHECKPOINT if checkpoint_dir else None
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            checkpoint.unlink(missing_ok=True)  # a fresh run: train_triton resumes from it
+    with ProgressBar(progress, corpus.n_tokens * params.epochs) as callback:
+        syn0, _ = train_triton(corpus, params, callback, checkpoint=checkpoint)
+    return syn0
 
 
 def _train_cpu(
