@@ -41,8 +41,9 @@ EVAL = SHARED / "eval"
 
 @njit(nogil=True, fastmath=True)
 def sg_pair_kernel(
-    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed
-):
+    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed,
+    syn1, codes, points, lengths,  # hierarchical softmax: not in this experiment
+):  # fmt: skip
     """Skip-gram per pair as word2vec.c (fresh noise per pair), to measure HogBatch against."""
     n = tokens.shape[0]
     dim = syn0.shape[1]
@@ -121,7 +122,7 @@ def run_gensim(text: Path, params: Word2VecParams, words: int, mode: str) -> dic
 
     settings = dict(
         vector_size=params.vector_size, window=params.window, negative=params.negative,
-        sample=params.sample, min_count=params.min_count, sg=int(params.sg), hs=0,
+        sample=params.sample, min_count=params.min_count, sg=int(params.sg), hs=int(params.hs),
         alpha=params.start_alpha, min_alpha=params.min_alpha,  # CBOW: 0.05 as word2vec.c
         workers=params.threads, seed=params.seed + 1, epochs=params.epochs,
     )  # fmt: skip
@@ -175,6 +176,11 @@ def main() -> None:
     parser.add_argument("--gensim-modes", nargs="*", choices=["file", "iterable"],
                         default=["file", "iterable"])  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hs",
+        action="store_true",
+        help="hierarchical softmax instead of negative sampling (both sides)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--gpu-programs", type=int, nargs="+", default=[None],
                         help="--device cuda: Triton programs per launch (concurrent walkers); "
@@ -200,7 +206,7 @@ def main() -> None:
             for epochs in args.epochs:
                 params = Word2VecParams(
                     sg=model == "sg", epochs=epochs, threads=args.threads, device=args.device,
-                    seed=args.seed,
+                    seed=args.seed, hs=args.hs, negative=0 if args.hs else 5,
                 )  # fmt: skip
                 rows = [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
                 label = " per-pair" if args.sg_kernel == "pair" and model == "sg" else ""

@@ -52,9 +52,46 @@ def test_planted_groups_are_recovered_and_loss_falls(sg, tmp_path):
     kv = train(planted_corpus(), epochs=4, sg=sg, checkpoint_dir=tmp_path, **FAST)
     assert len(kv) == GROUPS * PER_GROUP
     assert group_precision(kv) > 0.9
-    losses = load_checkpoint(tmp_path)[2]["losses"]
+    losses = load_checkpoint(tmp_path)[1]["losses"]
     assert len(losses) == 4
     assert losses[-1] < 0.9 * losses[0], losses
+
+
+@pytest.mark.parametrize("sg", [True, False], ids=["skipgram", "cbow"])
+def test_hierarchical_softmax_recovers_the_groups_alone_and_with_negative_sampling(sg, tmp_path):
+    for negative in (0, 5):
+        out = tmp_path / str(negative)
+        params = {**FAST, "negative": negative}
+        kv = train(planted_corpus(), epochs=4, sg=sg, hs=True, checkpoint_dir=out, **params)
+        assert group_precision(kv) > 0.9
+        weights, state = load_checkpoint(out)
+        assert weights["syn1"].any()  # the inner nodes of the tree were trained
+        assert weights["syn1neg"].shape[0] == (len(kv) if negative else 0)
+        assert state["losses"][-1] < 0.9 * state["losses"][0]
+
+
+def test_huffman_tree_is_optimal_and_prefix_free():
+    # the textbook example (CLRS 16.3): a:45 d:16 b:13 c:12 e:9 f:5, ids by count descending
+    vocab = Vocab(list("adbcef"), np.array([45, 16, 13, 12, 9, 5]))
+    codes, points, lengths = vocab.huffman()
+    words = ["".join(map(str, codes[i, : lengths[i]])) for i in range(len(vocab))]
+    assert words == ["0", "111", "101", "100", "1101", "1100"]
+    assert all(not b.startswith(a) for a in words for b in words if a != b)  # prefix-free
+    assert (points[:, 0] == 0).all()  # every path starts at the root, row 0 of syn1
+    assert points.max() == len(vocab) - 2  # V - 1 inner nodes
+
+
+def test_huffman_paths_are_as_short_as_gensims():
+    """Any optimal tree has the same weighted path length; gensim's is one."""
+    from gensim.models import Word2Vec
+
+    docs = [*planted_corpus(n_docs=50), ["zz"] * 300, ["yy", "xx"] * 40]
+    model = Word2Vec(vector_size=4, min_count=1, hs=1, negative=0)
+    model.build_vocab(docs)
+    vocab = Vocab(list(model.wv.index_to_key), model.wv.expandos["count"].astype(np.int64))
+    _, _, lengths = vocab.huffman()
+    theirs = np.array([len(model.wv.get_vecattr(w, "code")) for w in vocab.words])
+    assert (vocab.counts * lengths).sum() == (vocab.counts * theirs).sum()
 
 
 def test_untrained_vectors_do_not_show_the_groups():
@@ -142,8 +179,8 @@ def test_bad_input_gives_clear_errors(tmp_path):
         encode_corpus([["rare", "words"]], tmp_path / "b")
     with pytest.raises(TypeError, match="re-iterable"):
         train(iter([["a", "b"]]), min_count=1)
-    with pytest.raises(ValueError, match="hierarchical softmax"):
-        train([["a", "b"]], min_count=1, hs=True)
+    with pytest.raises(ValueError, match="nothing to train with"):
+        train([["a", "b"]], min_count=1, negative=0)
     with pytest.raises(TypeError, match="unknown word2vec parameter"):
         train([["a", "b"]], min_count=1, dimensions=3)
 
@@ -190,13 +227,13 @@ def test_killed_cli_run_resumes_to_the_same_vectors(tmp_path):
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    epochs_done = load_checkpoint(out)[2]["epochs_done"]
+    epochs_done = load_checkpoint(out)[1]["epochs_done"]
     assert epochs_done < 3, "the run finished before it could be killed: make the corpus larger"
     assert not (out / "vectors.txt").exists()
 
     resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert load_checkpoint(out)[2]["epochs_done"] == 3
+    assert load_checkpoint(out)[1]["epochs_done"] == 3
     params = Word2VecParams(**json.loads((out / "params.json").read_text()))
     reference = train(EncodedCorpus.open(out / "corpus"), params)
     finished = KeyedVectors.load(out / "vectors.npz")
@@ -267,3 +304,14 @@ def test_cli_trains_on_an_already_encoded_corpus(tmp_path):
     one = KeyedVectors.load(first / "vectors.npz")
     two = KeyedVectors.load(second / "vectors.npz")
     assert one.index_to_key == two.index_to_key and np.array_equal(one.vectors, two.vectors)
+
+
+def test_cli_trains_with_hierarchical_softmax_only(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(doc) for doc in planted_corpus()))
+    out = tmp_path / "out"
+    options = ["--hs", "--negative", "0", "--min-count", "1", "--window", "3", "--epochs", "4"]
+    result = CliRunner().invoke(app, ["train", str(corpus), "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "params.json").read_text())["hs"] is True
+    assert group_precision(KeyedVectors.load_word2vec_format(out / "vectors.txt")) > 0.9

@@ -166,6 +166,8 @@ def train_distributed(
     to estimate the whole job's progress (the CLI passes one only on rank 0). Returns this rank's
     statistics (layout, parameter bytes, words trained, mean loss of the last epoch).
     """
+    if params.hs or params.negative <= 0:
+        raise ValueError("distributed training does negative sampling only: negative > 0, no hs")
     device = resolve_device(params.device)
     if not dist.is_initialized():
         if device.type == "cuda":

@@ -124,9 +124,15 @@ def _window(pos, m, window, state):
 
 @njit(nogil=True, fastmath=True, cache=True)
 def sg_kernel(
-    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed
-):
-    """Skip-gram + negative sampling over one job (HogBatch); returns (loss, examples, words)."""
+    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed,
+    syn1, codes, points, lengths,
+):  # fmt: skip
+    """Skip-gram over one job; returns (loss, examples, words).
+
+    Negative sampling (negative > 0) uses HogBatch; hierarchical softmax (syn1 with rows, the
+    Huffman paths of vocab.huffman) follows word2vec.c: every context word walks the centre
+    word's path, each inner node updated at once. Both can be on, as in word2vec.c.
+    """
     n = tokens.shape[0]
     dim = syn0.shape[1]
     sentence = np.empty(n, dtype=np.int32)
@@ -155,6 +161,30 @@ def sg_kernel(
                     nc += 1
             if nc == 0:
                 continue
+            neu1e[:nc] = 0.0
+            if syn1.shape[0] > 0:  # hierarchical softmax
+                for c in range(nc):
+                    row = contexts[c]
+                    for i in range(lengths[centre]):
+                        node = points[centre, i]
+                        f = np.float32(0.0)
+                        for d in range(dim):
+                            f += syn0[row, d] * syn1[node, d]
+                        g, example_loss = _sigmoid_grad(f, 1 - codes[centre, i], alpha)
+                        loss += example_loss
+                        examples += 1
+                        if f <= -MAX_EXP or f >= MAX_EXP:
+                            continue  # as word2vec.c: a saturated node is not updated
+                        for d in range(dim):
+                            neu1e[c, d] += g * syn1[node, d]
+                        for d in range(dim):
+                            syn1[node, d] += g * syn0[row, d]
+            if negative == 0:
+                for c in range(nc):
+                    row = contexts[c]
+                    for d in range(dim):
+                        syn0[row, d] += neu1e[c, d]
+                continue
             targets[0] = centre
             for k in range(1, negative + 1):
                 t, state = _draw_noise(state, noise_prob, noise_alias)
@@ -176,8 +206,6 @@ def sg_kernel(
                     examples += 1
             # input errors from the old output rows: neu1e[c] = sum_k g[c, k] * syn1neg[t_k]
             for c in range(nc):
-                for d in range(dim):
-                    neu1e[c, d] = 0.0
                 for k in range(negative + 1):
                     t = targets[k]
                     if t >= 0:
@@ -215,10 +243,15 @@ def cbow_kernel(
     alpha0,
     alpha1,
     seed,
+    syn1,
+    codes,
+    points,
+    lengths,
     cbow_mean,
 ):
-    """CBOW + negative sampling as word2vec.c: the (mean of the) context vectors predicts the
-    centre word against K noise words; the error goes back, unscaled, to every context row."""
+    """CBOW as word2vec.c: the (mean of the) context vectors predicts the centre word, against K
+    noise words and/or along its Huffman path (hierarchical softmax, when syn1 has rows); the
+    error goes back, unscaled, to every context row."""
     n = tokens.shape[0]
     dim = syn0.shape[1]
     sentence = np.empty(n, dtype=np.int32)
@@ -250,7 +283,22 @@ def cbow_kernel(
                 for d in range(dim):
                     neu1[d] /= nc
             neu1e[:] = 0.0
-            for k in range(negative + 1):
+            if syn1.shape[0] > 0:  # hierarchical softmax
+                for i in range(lengths[centre]):
+                    node = points[centre, i]
+                    f = np.float32(0.0)
+                    for d in range(dim):
+                        f += neu1[d] * syn1[node, d]
+                    g, example_loss = _sigmoid_grad(f, 1 - codes[centre, i], alpha)
+                    loss += example_loss
+                    examples += 1
+                    if f <= -MAX_EXP or f >= MAX_EXP:
+                        continue  # as word2vec.c: a saturated node is not updated
+                    for d in range(dim):
+                        neu1e[d] += g * syn1[node, d]
+                    for d in range(dim):
+                        syn1[node, d] += g * neu1[d]
+            for k in range(negative + 1 if negative > 0 else 0):
                 if k == 0:
                     t = centre
                     label = 1
@@ -300,18 +348,27 @@ def _job_seed(seed: int, epoch: int, job: int) -> np.uint64:
     return np.random.SeedSequence([seed, epoch, job]).generate_state(1, np.uint64)[0]
 
 
-def init_weights(vocab_size: int, params: Word2VecParams) -> tuple[np.ndarray, np.ndarray]:
-    """syn0 uniform in [-0.5/D, 0.5/D), syn1neg zeros (word2vec.c)."""
+Weights = dict[str, np.ndarray]  # syn0 (the word vectors), syn1neg (negative sampling), syn1 (hs)
+
+
+def init_weights(vocab_size: int, params: Word2VecParams) -> Weights:
+    """syn0 uniform in [-0.5/D, 0.5/D), output layers zero (word2vec.c). An output layer that is
+    off (negative=0, or hs=False) has no rows."""
     rng = np.random.default_rng(params.seed)
     dim = params.vector_size
     syn0 = ((rng.random((vocab_size, dim), dtype=np.float32) - 0.5) / dim).astype(np.float32)
-    return syn0, np.zeros((vocab_size, dim), dtype=np.float32)
+    rows_neg = vocab_size if params.negative > 0 else 0
+    rows_hs = vocab_size if params.hs else 0  # inner nodes of the Huffman tree: V - 1
+    return {
+        "syn0": syn0,
+        "syn1neg": np.zeros((rows_neg, dim), dtype=np.float32),
+        "syn1": np.zeros((rows_hs, dim), dtype=np.float32),
+    }
 
 
 def train_epoch(
     corpus: EncodedCorpus,
-    syn0: np.ndarray,
-    syn1neg: np.ndarray,
+    weights: Weights,
     params: Word2VecParams,
     epoch: int,
     progress: Progress | None = None,
@@ -320,6 +377,8 @@ def train_epoch(
     """One pass over the corpus with `params.threads` Hogwild threads; returns the mean loss."""
     keep = corpus.vocab.keep_probability(params.sample)
     noise_prob, noise_alias = corpus.vocab.noise_table(params.ns_exponent)
+    codes, points, lengths = corpus.vocab.huffman()
+    syn0, syn1neg, syn1 = weights["syn0"], weights["syn1neg"], weights["syn1"]
     shards = list(corpus.shards())
     jobs = [(s, a, b) for s, shard in enumerate(shards) for a, b in _job_bounds(shard, job_words)]
     epoch_len = sum(len(shard) for shard in shards)
@@ -348,6 +407,7 @@ def train_epoch(
             common = (
                 tokens, syn0, syn1neg, keep, noise_prob, noise_alias, params.window,
                 params.negative, alpha_at(s, a), alpha_at(s, b), _job_seed(params.seed, epoch, j),
+                syn1, codes, points, lengths,
             )  # fmt: skip
             try:
                 if params.sg:
@@ -374,21 +434,23 @@ def train_epoch(
     return totals["loss"] / max(totals["examples"], 1)
 
 
-def _save_checkpoint(directory: Path, syn0, syn1neg, params: Word2VecParams, epoch: int, losses):
+def _save_checkpoint(directory: Path, weights: Weights, params: Word2VecParams, epoch, losses):
     """Write checkpoint.npz atomically (temp file + rename): a kill never leaves half a file."""
     directory.mkdir(parents=True, exist_ok=True)
     state = json.dumps({"epochs_done": epoch, "params": params.to_dict(), "losses": losses})
     with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as f:
-        np.savez(f, syn0=syn0, syn1neg=syn1neg, state=np.array(state))
+        np.savez(f, **weights, state=np.array(state))
     os.replace(f.name, directory / CHECKPOINT)
 
 
-def load_checkpoint(directory: Path) -> tuple[np.ndarray, np.ndarray, dict] | None:
+def load_checkpoint(directory: Path) -> tuple[Weights, dict] | None:
+    """(weights, state) of the checkpoint in ``directory``, or None when there is none."""
     path = Path(directory) / CHECKPOINT
     if not path.exists():
         return None
     with np.load(path) as data:
-        return data["syn0"], data["syn1neg"], json.loads(str(data["state"]))
+        state = json.loads(str(data["state"]))
+        return {name: data[name] for name in data.files if name != "state"}, state
 
 
 def _resolve_params(params: Word2VecParams | None, overrides: dict) -> Word2VecParams:
@@ -457,8 +519,8 @@ def _train_gpu(
     from upvote.embeddings.torch_engine import resolve_device
 
     resolve_device(params.device)  # a clear error without a GPU, before triton is imported
-    if params.hs:
-        raise ValueError("hierarchical softmax (hs=True) is not implemented: use negative sampling")
+    if params.hs or params.negative <= 0:
+        raise ValueError("--device cuda does negative sampling only: negative > 0, no hs")
     try:
         from upvote.embeddings.triton_engine import train_triton
     except ImportError as error:
@@ -481,32 +543,32 @@ def _train_cpu(
     resume: bool,
     progress: bool | Progress,
 ) -> np.ndarray:
-    if params.hs:
-        raise ValueError("hierarchical softmax (hs=True) is not implemented: use negative sampling")
+    if not params.hs and params.negative <= 0:
+        raise ValueError("nothing to train with: use negative > 0, hs=True, or both")
     start_epoch, losses = 0, []
     state = load_checkpoint(Path(checkpoint_dir)) if (resume and checkpoint_dir) else None
     if state is not None:
-        syn0, syn1neg, info = state
+        weights, info = state
         saved = Word2VecParams(**info["params"])
         if replace(saved, threads=params.threads) != replace(params, threads=params.threads):
             raise ValueError(
                 f"cannot resume: the checkpoint in {checkpoint_dir} was trained with {saved}, "
                 f"not {params}"
             )
-        if syn0.shape != (len(corpus.vocab), params.vector_size):
+        if weights["syn0"].shape != (len(corpus.vocab), params.vector_size):
             raise ValueError(
                 f"cannot resume: the checkpoint in {checkpoint_dir} has another vocabulary"
             )
         start_epoch, losses = info["epochs_done"], info["losses"]
     else:
-        syn0, syn1neg = init_weights(len(corpus.vocab), params)
+        weights = init_weights(len(corpus.vocab), params)
     total = corpus.n_tokens * params.epochs
     with ProgressBar(progress, total, completed=corpus.n_tokens * start_epoch) as callback:
         for epoch in range(start_epoch, params.epochs):
-            losses.append(train_epoch(corpus, syn0, syn1neg, params, epoch, callback))
+            losses.append(train_epoch(corpus, weights, params, epoch, callback))
             if checkpoint_dir is not None:
-                _save_checkpoint(Path(checkpoint_dir), syn0, syn1neg, params, epoch + 1, losses)
-    return syn0
+                _save_checkpoint(Path(checkpoint_dir), weights, params, epoch + 1, losses)
+    return weights["syn0"]
 
 
 class ProgressBar:
