@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 PRUNE_AT = 20_000_000  # distinct words held while counting (~2 GB) before the rarest are pruned
 
@@ -113,16 +112,6 @@ class Vocab:
             (small if scaled[g] < 1.0 else large).append(g)
         return prob.astype(np.float32), alias
 
-    def huffman(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """word2vec.c's Huffman tree for hierarchical softmax: (codes, points, lengths).
-
-        Word w's path from the root has lengths[w] inner nodes points[w, :lengths[w]] (rows of
-        syn1, 0 = the root) and turns codes[w, :lengths[w]] (0/1). Frequent words get short
-        paths. Built as word2vec.c's CreateBinaryTree: counts are sorted, so two pointers find
-        the two smallest nodes in O(1) and the tree takes O(V).
-        """
-        return _huffman(self.counts)
-
     def save(self, path: Path) -> None:
         """vocab.tsv: word<TAB>count per line, in id order."""
         with open(path, "w", encoding="utf-8") as f:
@@ -138,48 +127,3 @@ class Vocab:
                 words.append(word)
                 counts.append(int(n))
         return cls(words, np.array(counts, dtype=np.int64))
-
-
-@njit(cache=True)
-def _huffman(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = counts.shape[0]
-    if n == 1:  # a one-word vocabulary: a single turn at the root
-        return np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.int32), np.ones(1, np.int32)
-    weight = np.empty(2 * n, np.int64)
-    weight[:n] = counts
-    weight[n:] = np.iinfo(np.int64).max // 4
-    parent = np.zeros(2 * n, np.int64)
-    turn = np.zeros(2 * n, np.uint8)
-    leaf, inner = n - 1, n  # the next smallest leaf (counts descend) and inner node
-    for a in range(n - 1):
-        smallest = np.empty(2, np.int64)
-        for m in range(2):
-            if leaf >= 0 and weight[leaf] < weight[inner]:
-                smallest[m] = leaf
-                leaf -= 1
-            else:
-                smallest[m] = inner
-                inner += 1
-        weight[n + a] = weight[smallest[0]] + weight[smallest[1]]
-        parent[smallest[0]] = n + a
-        parent[smallest[1]] = n + a
-        turn[smallest[1]] = 1
-    root = 2 * n - 2
-    lengths = np.zeros(n, np.int32)
-    for w in range(n):
-        node, depth = w, 0
-        while node != root:
-            node = parent[node]
-            depth += 1
-        lengths[w] = depth
-    width = lengths.max()
-    codes = np.zeros((n, width), np.uint8)
-    points = np.zeros((n, width), np.int32)
-    for w in range(n):
-        node, i = w, lengths[w] - 1
-        while node != root:  # walk up, filling the path from its end
-            codes[w, i] = turn[node]
-            points[w, i] = root - parent[node]  # inner node n + a -> row n - 2 - a; root -> 0
-            node = parent[node]
-            i -= 1
-    return codes, points, lengths

@@ -130,7 +130,7 @@ def sg_kernel(
     """Skip-gram over one job; returns (loss, examples, words).
 
     Negative sampling (negative > 0) uses HogBatch; hierarchical softmax (syn1 with rows, the
-    Huffman paths of vocab.huffman) follows word2vec.c: every context word walks the centre
+    Huffman paths of `huffman`) follows word2vec.c: every context word walks the centre
     word's path, each inner node updated at once. Both can be on, as in word2vec.c.
     """
     n = tokens.shape[0]
@@ -326,6 +326,58 @@ def cbow_kernel(
     return loss, examples, words
 
 
+@njit(cache=True)
+def huffman(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """word2vec.c's Huffman tree for hierarchical softmax: (codes, points, lengths).
+
+    ``counts`` descend (vocabulary order). Word w's path from the root has lengths[w] inner nodes
+    points[w, :lengths[w]] (rows of syn1, 0 = the root) and turns codes[w, :lengths[w]] (0/1).
+    Frequent words get short paths. Built as word2vec.c's CreateBinaryTree: with sorted counts,
+    two pointers find the two smallest nodes in O(1), so the tree takes O(V).
+    """
+    n = counts.shape[0]
+    if n == 1:  # a one-word vocabulary: a single turn at the root
+        return np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.int32), np.ones(1, np.int32)
+    weight = np.empty(2 * n, np.int64)
+    weight[:n] = counts
+    weight[n:] = np.iinfo(np.int64).max // 4
+    parent = np.zeros(2 * n, np.int64)
+    turn = np.zeros(2 * n, np.uint8)
+    leaf, inner = n - 1, n  # the next smallest leaf (counts descend) and inner node
+    for a in range(n - 1):
+        smallest = np.empty(2, np.int64)
+        for m in range(2):
+            if leaf >= 0 and weight[leaf] < weight[inner]:
+                smallest[m] = leaf
+                leaf -= 1
+            else:
+                smallest[m] = inner
+                inner += 1
+        weight[n + a] = weight[smallest[0]] + weight[smallest[1]]
+        parent[smallest[0]] = n + a
+        parent[smallest[1]] = n + a
+        turn[smallest[1]] = 1
+    root = 2 * n - 2
+    lengths = np.zeros(n, np.int32)
+    for w in range(n):
+        node, depth = w, 0
+        while node != root:
+            node = parent[node]
+            depth += 1
+        lengths[w] = depth
+    width = lengths.max()
+    codes = np.zeros((n, width), np.uint8)
+    points = np.zeros((n, width), np.int32)
+    for w in range(n):
+        node, i = w, lengths[w] - 1
+        while node != root:  # walk up, filling the path from its end
+            codes[w, i] = turn[node]
+            points[w, i] = root - parent[node]  # inner node n + a -> row n - 2 - a; root -> 0
+            node = parent[node]
+            i -= 1
+    return codes, points, lengths
+
+
 def _job_bounds(shard: np.ndarray, job_words: int) -> list[tuple[int, int]]:
     """Cut a shard into jobs of ~job_words tokens, at document separators where there is one."""
     n = shard.shape[0]
@@ -377,7 +429,7 @@ def train_epoch(
     """One pass over the corpus with `params.threads` Hogwild threads; returns the mean loss."""
     keep = corpus.vocab.keep_probability(params.sample)
     noise_prob, noise_alias = corpus.vocab.noise_table(params.ns_exponent)
-    codes, points, lengths = corpus.vocab.huffman()
+    codes, points, lengths = huffman(corpus.vocab.counts)
     syn0, syn1neg, syn1 = weights["syn0"], weights["syn1neg"], weights["syn1"]
     shards = list(corpus.shards())
     jobs = [(s, a, b) for s, shard in enumerate(shards) for a, b in _job_bounds(shard, job_words)]
