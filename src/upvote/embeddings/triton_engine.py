@@ -108,10 +108,11 @@ def _window_kernel(
         if SG:
             # every (context, target) pair is one example; the window shares the noise words
             score = tl.dot(inp, tl.trans(out), input_precision="ieee")  # [C, T]
+            learn = (score > -MAX_EXP) & (score < MAX_EXP)  # saturated: no update, as the CPU
             score = tl.minimum(tl.maximum(score, -MAX_EXP), MAX_EXP)
             sig = 1.0 / (1.0 + tl.exp(-score))
             pair_ok = ctx_ok[:, None] & t_ok[None, :]
-            grad = tl.where(pair_ok, (label[None, :] - sig) * alpha, 0.0)
+            grad = tl.where(pair_ok & learn, (label[None, :] - sig) * alpha, 0.0)
             pair_loss = tl.where(label[None, :] > 0, -tl.log(sig), -tl.log(1.0 - sig))
             loss += tl.sum(tl.sum(tl.where(pair_ok, pair_loss, 0.0), axis=1), axis=0)
             count += tl.sum(tl.sum(pair_ok.to(tl.float32), axis=1), axis=0)
@@ -125,9 +126,10 @@ def _window_kernel(
             if CBOW_MEAN:
                 hidden = hidden / tl.maximum(n_ctx, 1.0)
             score = tl.sum(out * hidden[None, :], axis=1)  # [T]
+            learn = (score > -MAX_EXP) & (score < MAX_EXP)
             score = tl.minimum(tl.maximum(score, -MAX_EXP), MAX_EXP)
             sig = 1.0 / (1.0 + tl.exp(-score))
-            grad = tl.where(t_ok, (label - sig) * alpha, 0.0)
+            grad = tl.where(t_ok & learn, (label - sig) * alpha, 0.0)
             t_loss = tl.where(label > 0, -tl.log(sig), -tl.log(1.0 - sig))
             loss += tl.sum(tl.where(t_ok, t_loss, 0.0), axis=0)
             count += tl.sum(t_ok.to(tl.float32), axis=0)
