@@ -41,9 +41,8 @@ from upvote.embeddings.torch_engine import Schedule, init_vectors, resolve_devic
 
 CHUNK_TOKENS = 1 << 23  # corpus tokens per launch (its random draws take ~50 bytes each)
 PROGRAMS = 8192  # Triton programs per launch: concurrent "threads" walking the stream
-MAX_EXP: tl.constexpr = tl.constexpr(
-    6.0
-)  # scores are clipped to [-6, 6], as word2vec.c's sigmoid table
+# Scores are clipped to [-6, 6] as by word2vec.c's sigmoid table; saturated ones are not updated.
+MAX_EXP: tl.constexpr = tl.constexpr(6.0)
 
 Progress = Callable[[int, float], None]
 
