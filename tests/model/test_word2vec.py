@@ -179,7 +179,7 @@ def test_bad_input_gives_clear_errors(tmp_path):
         encode_corpus([["rare", "words"]], tmp_path / "b")
     with pytest.raises(TypeError, match="re-iterable"):
         train(iter([["a", "b"]]), min_count=1)
-    with pytest.raises(ValueError, match="nothing to train with"):
+    with pytest.raises(ValueError, match="nothing to train with: negative=0"):
         train([["a", "b"]], min_count=1, negative=0)
     with pytest.raises(TypeError, match="unknown word2vec parameter"):
         train([["a", "b"]], min_count=1, dimensions=3)

@@ -601,7 +601,7 @@ def _train_cpu(
     progress: bool | Progress,
 ) -> np.ndarray:
     if not params.hs and params.negative <= 0:
-        raise ValueError("nothing to train with: use negative > 0, hs=True, or both")
+        raise ValueError("nothing to train with: negative=0 and no hierarchical softmax (--hs)")
     start_epoch, losses = 0, []
     state = load_checkpoint(Path(checkpoint_dir)) if (resume and checkpoint_dir) else None
     if state is not None:
