@@ -79,11 +79,13 @@ def main() -> None:
     parser.add_argument("--model", choices=["sg", "cbow"], default="sg")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     params = replace(
-        Word2VecParams(), sg=args.model == "sg", epochs=args.epochs, device=args.device, threads=1
-    )
+        Word2VecParams(), sg=args.model == "sg", epochs=args.epochs, device=args.device, threads=1,
+        seed=args.seed,
+    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="upvote-dist-bench-") as tmp:
         text = Path(tmp) / "corpus.txt"
         words = write_prefix(args.corpus, args.max_words, text)
