@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_torch_engine import neighbour_purity
 
 from upvote.embeddings import Word2VecParams, train
 
@@ -36,15 +37,6 @@ def planted_documents(n_docs: int = 60, clusters: int = 4, seed: int = 0) -> lis
         c = rng.integers(clusters)
         docs.append([LETTERS[c] + "q" + LETTERS[w] for w in rng.integers(6, size=10)])
     return docs
-
-
-def neighbour_purity(vectors: np.ndarray, words: list[str], topn: int = 5) -> float:
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    sims = unit @ unit.T
-    np.fill_diagonal(sims, -np.inf)
-    cluster = np.array([w[0] for w in words])
-    top = np.argsort(-sims, axis=1)[:, :topn]
-    return float((cluster[top] == cluster[:, None]).mean())
 
 
 def test_kernels_compile_for_an_h100():

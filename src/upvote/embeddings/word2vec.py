@@ -125,6 +125,27 @@ def _window(pos, m, window, state):
     return max(0, pos - window + b), min(m, pos + window + 1 - b), state
 
 
+@njit(inline="always")
+def _hs_path(l1, neu1e, syn1, codes, points, length, alpha):
+    """Hierarchical softmax for one input vector l1 along one word's Huffman path: every inner
+    node is a logistic example, updated at once; its error is added to neu1e. (loss, examples)"""
+    loss = 0.0
+    for i in range(length):
+        node = points[i]
+        f = np.float32(0.0)
+        for d in range(l1.shape[0]):
+            f += l1[d] * syn1[node, d]
+        g, example_loss = _sigmoid_grad(f, 1 - codes[i], alpha)
+        loss += example_loss
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue  # saturated: no update, as word2vec.c and gensim
+        for d in range(l1.shape[0]):
+            neu1e[d] += g * syn1[node, d]
+        for d in range(l1.shape[0]):
+            syn1[node, d] += g * l1[d]
+    return loss, length
+
+
 @njit(nogil=True, fastmath=True, cache=True)
 def sg_kernel(
     tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed,
@@ -167,21 +188,12 @@ def sg_kernel(
             neu1e[:nc] = 0.0
             if syn1.shape[0] > 0:  # hierarchical softmax
                 for c in range(nc):
-                    row = contexts[c]
-                    for i in range(lengths[centre]):
-                        node = points[centre, i]
-                        f = np.float32(0.0)
-                        for d in range(dim):
-                            f += syn0[row, d] * syn1[node, d]
-                        g, example_loss = _sigmoid_grad(f, 1 - codes[centre, i], alpha)
-                        loss += example_loss
-                        examples += 1
-                        if f <= -MAX_EXP or f >= MAX_EXP:
-                            continue  # as word2vec.c: a saturated node is not updated
-                        for d in range(dim):
-                            neu1e[c, d] += g * syn1[node, d]
-                        for d in range(dim):
-                            syn1[node, d] += g * syn0[row, d]
+                    path_loss, path_examples = _hs_path(
+                        syn0[contexts[c]], neu1e[c], syn1, codes[centre], points[centre],
+                        lengths[centre], alpha,
+                    )  # fmt: skip
+                    loss += path_loss
+                    examples += path_examples
             if negative == 0:
                 for c in range(nc):
                     row = contexts[c]
@@ -287,20 +299,11 @@ def cbow_kernel(
                     neu1[d] /= nc
             neu1e[:] = 0.0
             if syn1.shape[0] > 0:  # hierarchical softmax
-                for i in range(lengths[centre]):
-                    node = points[centre, i]
-                    f = np.float32(0.0)
-                    for d in range(dim):
-                        f += neu1[d] * syn1[node, d]
-                    g, example_loss = _sigmoid_grad(f, 1 - codes[centre, i], alpha)
-                    loss += example_loss
-                    examples += 1
-                    if f <= -MAX_EXP or f >= MAX_EXP:
-                        continue  # as word2vec.c: a saturated node is not updated
-                    for d in range(dim):
-                        neu1e[d] += g * syn1[node, d]
-                    for d in range(dim):
-                        syn1[node, d] += g * neu1[d]
+                path_loss, path_examples = _hs_path(
+                    neu1, neu1e, syn1, codes[centre], points[centre], lengths[centre], alpha
+                )
+                loss += path_loss
+                examples += path_examples
             for k in range(negative + 1 if negative > 0 else 0):
                 if k == 0:
                     t = centre
