@@ -2,18 +2,18 @@
 
 A model call has a fixed cost (tokenizing, ~80 small numpy ops) larger than the per-story cost,
 so under load scoring 8 waiting stories at once costs far less than 8 calls. No timer and no
-worker task: the first request of a batch schedules one ``flush`` on the event loop
-(``call_soon``), and every request whose handler runs before that flush joins the batch. At low
-load a batch is one request and adds no latency; under load the requests read from the sockets
-in one pass of the loop form one batch (the "dynamic batching" of TF Serving and Triton, without
-the wait window).
+worker task: the first request of a batch schedules one ``flush`` two passes of the event loop
+later (``call_soon`` twice), and every request whose handler runs before it joins the batch. At
+low load a batch is one request and adds no noticeable latency; under load batches grow by
+themselves (the "dynamic batching" of TF Serving and Triton, without the wait window). Measured
+at 8 busy connections (benchmarks/RESULTS.md): one pass gave batches of 1-3, two give mostly 8;
+the earlier queue + worker task gave ~5.
 
 The call runs in the event loop itself, not on a worker thread: a batch takes well under a
 millisecond, and handing it to a thread cost more than that (a wake-up per batch, and the GIL
 bouncing between the loop and the thread, which delayed socket writes by up to the 5 ms switch
 interval). While a batch is scored, new requests wait in the socket buffers and form the next
-batch. An earlier version with an ``asyncio.Queue`` and a worker task cost ~10 us more per
-request (queue futures, task wake-ups) for the same batch sizes.
+batch.
 
 Each request carries the model it started with, so a hot reload never changes the model under a
 queued request: a batch holding both models is split into one call per model.
@@ -44,8 +44,7 @@ class MicroBatcher:
         self._pending.append((model, story, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            # Two hops: the handlers of requests read in the next pass over the sockets join too
-            # (one hop gave batches of 1-3 at 8 connections, two give mostly 8).
+            # two hops: the handlers of requests read in the next pass over the sockets join too
             loop.call_soon(loop.call_soon, self._flush, loop)
         return future
 

@@ -46,7 +46,7 @@ class PredictionLog:
 
         The line is assembled from pre-serialized parts (pydantic's Rust ``model_dump_json`` for
         the input, a cached JSON string per version) rather than ``json.dumps`` of a nested dict:
-        it runs on every prediction, and this way costs a third as much.
+        it runs on every prediction, and this way costs about half (7.8 -> 4.2 us in-process).
         """
         if isinstance(inputs, BaseModel):
             inputs_json = inputs.model_dump_json()
