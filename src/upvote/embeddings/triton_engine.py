@@ -37,7 +37,7 @@ import triton.language as tl
 
 from upvote.embeddings.corpus import EncodedCorpus
 from upvote.embeddings.params import Word2VecParams
-from upvote.embeddings.torch_engine import Schedule, init_vectors, resolve_device
+from upvote.embeddings.torch_engine import Schedule, count_words, init_vectors, resolve_device
 
 CHUNK_TOKENS = 1 << 23  # corpus tokens per launch (its random draws take ~50 bytes each)
 PROGRAMS = 8192  # Triton programs per launch: concurrent "threads" walking the stream
@@ -237,7 +237,7 @@ def train_triton(
     syn0, syn1neg = init_vectors(len(corpus.vocab), dim, range(dim), params.seed, device)
     kernel = Kernel(corpus, params, device)
     shards = list(corpus.shards())
-    per_epoch = sum(int((np.asarray(s) >= 0).sum()) for s in shards)
+    per_epoch = count_words(shards, chunk_tokens)
     schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
     first_epoch, done = 0, 0
     if checkpoint is not None and checkpoint.exists():
