@@ -37,9 +37,8 @@ from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.torch_engine import (
     BATCH_WORDS,
     Progress,
-    Sampler,
     Schedule,
-    Step,
+    batched_kernels,
     chunks,
     count_words,
     init_vectors,
@@ -143,7 +142,7 @@ def _write_vectors(
         KeyedVectors(vocab.words, full, vocab.counts).save_word2vec_format(out_dir / "vectors.txt")
 
 
-def parameter_bytes(step: Step) -> int:
+def parameter_bytes(step) -> int:
     """Bytes of this rank's slices of syn0 and syn1neg (the V x D / N of the issue)."""
     return sum(t.element_size() * t.nelement() for t in (step.syn0, step.syn1neg))
 
@@ -190,9 +189,9 @@ def train_distributed(
         dist.all_reduce(scores, group=model)
 
     reduce = reduce_scores if model_parallel > 1 else None
-    step = Step(syn0, syn1, params.sg, params.cbow_mean, reduce)
     # Same seed within a model group (identical batches), another one per replica.
-    sampler = Sampler(corpus.vocab, params, device, seed=params.seed * 7919 + layout.replica)
+    seed = params.seed * 7919 + layout.replica
+    sampler, step = batched_kernels(corpus.vocab, params, syn0, syn1, seed, reduce)
     shards = list(corpus.shards())
     batch_words = step_words(shards, batch_words)
     n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)

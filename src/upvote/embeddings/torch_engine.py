@@ -23,6 +23,9 @@ is small (BATCH_WORDS); benchmarks/RESULTS.md ("Distributed word2vec") has the m
 Column partitioning (Ordentlich et al., CIKM 2016) needs one hook: `Step.reduce`, called on the
 partial dot products before the sigmoid. Distributed training passes an all_reduce there; each rank
 then holds and updates only its slice of the dimensions.
+
+On CPU the sampler and step run as numba kernels (numba_steps.py, same arithmetic): PyTorch's
+per-op overhead made a 512-word step ~7x slower than the work in it. `batched_kernels` picks them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,6 +41,9 @@ import torch
 from upvote.embeddings.corpus import EncodedCorpus
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vocab import Vocab
+
+if TYPE_CHECKING:
+    from upvote.embeddings.numba_steps import NumbaSampler, NumbaStep
 
 BATCH_WORDS = 512  # corpus words per step (before sub-sampling): ~2k skip-gram pairs
 MIN_STEPS = 64  # per epoch: a tiny corpus gets smaller steps rather than a handful of huge ones
@@ -115,6 +122,12 @@ class Sampler:
         targets = torch.cat([centre_words.unsqueeze(1), noise], 1)
         return Batch(inputs=words[context], pair_centre=renumber[centre], targets=targets)
 
+    def get_state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
+
 
 def _add_capped(weight: torch.Tensor, rows: torch.Tensor, updates: torch.Tensor) -> None:
     """weight[r] += the sum of the updates aimed at row r in this step, scaled down to at most
@@ -172,6 +185,28 @@ class Step:
         _add_capped(syn1, out_rows, out_update)
         _add_capped(syn0, batch.inputs, in_update)
         return float(loss), score.shape[0]
+
+
+def batched_kernels(
+    vocab: Vocab,
+    params: Word2VecParams,
+    syn0: torch.Tensor,
+    syn1neg: torch.Tensor,
+    seed: int,
+    reduce: Callable[[torch.Tensor], None] | None = None,
+    kernels: str | None = None,
+) -> tuple[Sampler | NumbaSampler, Step | NumbaStep]:
+    """The sampler and step for syn0's device: numba on CPU, PyTorch on CUDA (kernels="torch"
+    forces PyTorch on CPU too, for tests and benchmarks of the GPU path's arithmetic)."""
+    if syn0.device.type == "cpu" and kernels != "torch":
+        from upvote.embeddings.numba_steps import NumbaSampler, NumbaStep  # no numba on GPU boxes
+
+        return NumbaSampler(vocab, params, seed), NumbaStep(
+            syn0, syn1neg, params.sg, params.cbow_mean, reduce, ROW_CAP
+        )
+    return Sampler(vocab, params, syn0.device, seed), Step(
+        syn0, syn1neg, params.sg, params.cbow_mean, reduce
+    )
 
 
 def init_vectors(
@@ -256,7 +291,7 @@ def save_checkpoint(path: Path, step: Step, sampler: Sampler, epoch: int, done: 
     state = {
         "syn0": step.syn0.cpu(),
         "syn1neg": step.syn1neg.cpu(),
-        "rng": sampler.generator.get_state(),
+        "rng": sampler.get_state(),
         "epoch": epoch,
         "done_words": done,
     }
@@ -275,7 +310,7 @@ def load_checkpoint(path: Path, step: Step, sampler: Sampler) -> tuple[int, int]
         )
     step.syn0.copy_(state["syn0"])
     step.syn1neg.copy_(state["syn1neg"])
-    sampler.generator.set_state(state["rng"])
+    sampler.set_state(state["rng"])
     return int(state["epoch"]), int(state["done_words"])
 
 
@@ -286,17 +321,18 @@ def train_arrays(
     progress: Progress | None = None,
     batch_words: int = BATCH_WORDS,
     checkpoint: Path | None = None,
+    kernels: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Single-process training on token-id arrays (-1 between documents); returns float32 numpy
-    (syn0, syn1neg). With `checkpoint`, resumes from it if present and rewrites it every epoch."""
+    (syn0, syn1neg). With `checkpoint`, resumes from it if present and rewrites it every epoch.
+    kernels: see batched_kernels."""
     device = resolve_device(params.device)
     if device.type == "cpu":
         torch.set_num_threads(params.threads)
     dim = params.vector_size
     batch_words = step_words(shards, batch_words)
     syn0, syn1 = init_vectors(len(vocab), dim, range(dim), params.seed, device)
-    step = Step(syn0, syn1, params.sg, params.cbow_mean)
-    sampler = Sampler(vocab, params, device, seed=params.seed)
+    sampler, step = batched_kernels(vocab, params, syn0, syn1, params.seed, kernels=kernels)
     per_epoch = count_words(shards, batch_words)
     schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
     first_epoch, done = 0, 0
@@ -316,8 +352,9 @@ def train_torch(
     *,
     batch_words: int = BATCH_WORDS,
     checkpoint: Path | None = None,
+    kernels: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Train on an encoded corpus (shards streamed from disk) on params.device; see train_arrays."""
     return train_arrays(
-        list(corpus.shards()), corpus.vocab, params, progress, batch_words, checkpoint
+        list(corpus.shards()), corpus.vocab, params, progress, batch_words, checkpoint, kernels
     )
