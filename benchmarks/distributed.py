@@ -7,7 +7,8 @@
 Every rank count is a real `torchrun --standalone --nproc-per-node N` job over the same encoded
 corpus prefix, the 1-rank job (same code path, world of one) being the anchor of the same run.
 --layout column: all N ranks split the dimensions (memory per rank ~ V x D / N, same examples);
---layout data: N full replicas on disjoint chunks, synchronised every 64 steps and per epoch.
+--layout data: N full replicas on disjoint chunks, synchronised every --sync-every steps (64) and
+per epoch.
 Reported per job: training seconds (slowest rank; process start and corpus encoding excluded),
 words/s = in-vocabulary tokens x epochs / seconds (~1.5% below corpus words on text8, which
 word2vec_vs_gensim.py counts), scaling efficiency = speed-up / N, parameter bytes and peak RSS
@@ -32,27 +33,34 @@ from word2vec_vs_gensim import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.distributed import SYNC_EVERY
 
 
-def worker(corpus_dir: str, out_dir: str, model_parallel: int, params_json: str) -> None:
+def worker(
+    corpus_dir: str, out_dir: str, model_parallel: int, params_json: str, sync_every: int
+) -> None:
     """One rank of a torchrun job (this script re-entered by torchrun)."""
     from upvote.embeddings.distributed import train_distributed
 
     params = Word2VecParams(**json.loads(params_json))
     corpus = EncodedCorpus.open(corpus_dir)
     t0 = time.perf_counter()
-    stats = train_distributed(corpus, params, out_dir, model_parallel=model_parallel)
+    stats = train_distributed(
+        corpus, params, out_dir, model_parallel=model_parallel, sync_every=sync_every
+    )
     stats["seconds"] = time.perf_counter() - t0
     stats["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     Path(out_dir, f"stats-rank{stats['rank']}.json").write_text(json.dumps(stats))
 
 
-def run_job(corpus: EncodedCorpus, out: Path, ranks: int, layout: str, params) -> dict:
+def run_job(
+    corpus: EncodedCorpus, out: Path, ranks: int, layout: str, params, sync_every: int
+) -> dict:
     model_parallel = ranks if layout == "column" else 1
     cmd = [
         str(Path(sys.executable).with_name("torchrun")), "--standalone",
         f"--nproc-per-node={ranks}", __file__, "worker", str(corpus.directory), str(out),
-        str(model_parallel), json.dumps(params.to_dict()),
+        str(model_parallel), json.dumps(params.to_dict()), str(sync_every),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(cmd, env=env, check=True)
@@ -80,6 +88,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--sync-every", type=int, default=SYNC_EVERY, help="steps between replica syncs (data)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     params = replace(
@@ -93,7 +104,8 @@ def main() -> None:
         print(f"corpus: {words:,} words, vocabulary {len(corpus.vocab):,}", flush=True)
         rows = []
         for ranks in [int(r) for r in args.ranks.split(",")]:
-            rows.append(run_job(corpus, Path(tmp) / f"out{ranks}", ranks, args.layout, params))
+            out = Path(tmp) / f"out{ranks}"
+            rows.append(run_job(corpus, out, ranks, args.layout, params, args.sync_every))
             anchor = rows[0]["words_per_s"] * rows[0]["ranks"]
             rows[-1]["efficiency"] = round(rows[-1]["words_per_s"] / anchor / ranks, 3)
             print(json.dumps(rows[-1]), flush=True)
@@ -102,6 +114,7 @@ def main() -> None:
         "corpus_words": words,
         "vocab": len(corpus.vocab),
         "layout": args.layout,
+        "sync_every": args.sync_every,
         "params": params.to_dict(),
         "jobs": rows,
     }
@@ -112,6 +125,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
     else:
         main()

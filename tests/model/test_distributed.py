@@ -1,6 +1,7 @@
 """Distributed word2vec through the real `torchrun ... -m upvote embed train` on gloo (CPU): 2 ranks
 learn what 1 learns, each rank holds half the parameters, and a killed job resumes exactly."""
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 import torch
 from test_torch_engine import PARAMS, neighbour_purity, planted_documents
 
-from upvote.embeddings.corpus import EncodedCorpus
+from upvote.embeddings.corpus import EncodedCorpus, encode_corpus
 from upvote.embeddings.distributed import Layout, check_layout
 from upvote.embeddings.torch_engine import train_torch
 from upvote.embeddings.vectors import KeyedVectors
@@ -26,11 +27,12 @@ CLI_OPTIONS += ["--epochs", str(EPOCHS), "--threads", "1"]
 # rank 1 SIGKILLs itself (a crashed node); torchrun then stops rank 0 and fails the job.
 KILLABLE_WORKER = """
 import json, os, signal, sys
-from upvote.embeddings.corpus import EncodedCorpus
+from upvote.embeddings.corpus import EncodedCorpus, encode_corpus
 from upvote.embeddings.distributed import train_distributed
 from upvote.embeddings.params import Word2VecParams
 
 corpus_dir, params_json, out_dir, resume, kill_after_words = sys.argv[1:6]
+model_parallel, sync_every = sys.argv[6:8]
 params = Word2VecParams(**json.loads(open(params_json).read()))
 done = 0
 
@@ -41,8 +43,8 @@ def progress(words, loss):
         os.kill(os.getpid(), signal.SIGKILL)
 
 train_distributed(
-    EncodedCorpus.open(corpus_dir), params, out_dir, progress, model_parallel=2,
-    resume=resume == "1",
+    EncodedCorpus.open(corpus_dir), params, out_dir, progress, model_parallel=int(model_parallel),
+    resume=resume == "1", sync_every=int(sync_every),
 )
 """
 
@@ -103,6 +105,29 @@ def test_data_parallel_replicas_learn(text, tmp_path):
 
 
 @pytest.mark.slow
+def test_replicas_exchange_every_row_they_touched(tmp_path):
+    """Replicas synchronised after every step send only the rows touched since the last sync: a
+    Zipfian 3,000-word vocabulary leaves most rows untouched per step, and a row missed by the
+    exchange would leave the replicas different after the final synchronisation."""
+    rng = np.random.default_rng(0)
+    ranks = rng.zipf(1.3, size=30_000) % 3000
+    docs = [[f"w{i}" for i in ranks[s : s + 20]] for s in range(0, ranks.size, 20)]
+    corpus = encode_corpus(docs, tmp_path / "corpus", min_count=1)
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(replace(PARAMS, epochs=1).to_dict()))
+    worker = tmp_path / "worker.py"
+    worker.write_text(KILLABLE_WORKER)
+    args = [str(worker), str(corpus.directory), str(params), str(tmp_path / "out"), "0", "0"]
+    torchrun(*args, "1", "1")
+    states = [
+        torch.load(tmp_path / "out" / "checkpoints" / f"rank{r:04d}-epoch0001.pt") for r in (0, 1)
+    ]
+    for matrix in ("syn0", "syn1neg"):
+        assert states[0][matrix].shape == (len(corpus.vocab), PARAMS.vector_size)
+        torch.testing.assert_close(states[0][matrix], states[1][matrix], rtol=0, atol=0)
+
+
+@pytest.mark.slow
 def test_killed_job_resumes_to_the_same_vectors(column_parallel_run, tmp_path):
     """Same corpus and settings as the uninterrupted CLI run; killed in epoch 2, then resumed."""
     corpus_dir = column_parallel_run / "corpus" / "rank0"
@@ -111,12 +136,12 @@ def test_killed_job_resumes_to_the_same_vectors(column_parallel_run, tmp_path):
     worker.write_text(KILLABLE_WORKER)
     n_tokens = EncodedCorpus.open(corpus_dir).n_tokens
     args = [str(worker), str(corpus_dir), str(params), str(out)]
-    killed = torchrun(*args, "0", str(n_tokens + 1), check=False)
+    killed = torchrun(*args, "0", str(n_tokens + 1), "2", "64", check=False)
     assert killed.returncode != 0
     checkpoints = sorted(p.name for p in (out / "checkpoints").glob("*.pt"))
     assert checkpoints == ["rank0000-epoch0001.pt", "rank0001-epoch0001.pt"]
     assert not (out / "vectors.txt").exists()
-    torchrun(*args, "1", "0")
+    torchrun(*args, "1", "0", "2", "64")
     resumed = KeyedVectors.load_word2vec_format(out / "vectors.txt").vectors
     whole = KeyedVectors.load_word2vec_format(column_parallel_run / "vectors.txt").vectors
     np.testing.assert_array_equal(resumed, whole)

@@ -12,9 +12,15 @@ The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_pa
   batch x (1 + K) scalars, and each rank applies the sigmoid gradients to its own slice. The traffic
   per step is O(batch x K) scalars, independent of D.
 - Data parallelism. The model groups train on disjoint chunks of the corpus (chunk i goes to group
-  i mod G) and every `sync_every` steps and at each epoch's end add up their updates since the
-  last synchronisation (one all_reduce per slice over the ranks that hold the same slice; each
-  replica keeps a copy of its slice as of the last sync, so replicas need 2x parameter memory).
+  i mod G) and every `sync_every` steps and at each epoch's end *average* their slices (local SGD /
+  model averaging), each replica training with G times the learning rate (the linear scaling rule).
+  A row only one replica touched thus moves as if that replica's update were applied alone; a
+  frequent row, which every replica pulls to about the same place, lands at the mean of those
+  places. Summing the replicas' deltas instead (Hogwild-like) moves such a row G times too far: the
+  error grows by a factor G - 1 per synchronisation, and 4 replicas diverged (RESULTS.md). Only rows
+  some replica touched since the last sync travel: one all_reduce of a V-byte mask per matrix
+  agrees on them (with 2 replicas on the text8-style corpus, 13% of syn0's rows and 64% of
+  syn1neg's after 64 steps of 512 words, 27% / 94% after 256: noise words spread wide).
 
 Per-rank checkpoints are written after every epoch (DIR/checkpoints/rank*-epoch*.pt) and a rerun
 with resume=True continues from the last epoch every rank finished. The final vectors are gathered
@@ -50,7 +56,7 @@ from upvote.embeddings.torch_engine import (
 )
 from upvote.embeddings.vectors import KeyedVectors
 
-SYNC_EVERY = 64  # steps between synchronisations of the data-parallel replicas
+SYNC_EVERY = 256  # steps between synchronisations of the data-parallel replicas (RESULTS.md)
 GATHER_ROWS = 65_536  # rows per all_gather when writing the final vectors
 
 
@@ -197,26 +203,34 @@ def train_distributed(
     n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)
     common_steps = n_chunks // layout.replicas  # steps every replica takes in an epoch
     per_epoch = count_words(shards, batch_words, layout.replica, layout.replicas)
-    schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
-
-    synced: list[torch.Tensor] = []  # the slices at the last synchronisation (replicas only)
+    lr_scale = layout.replicas  # averaging divides each replica's updates by G: step G x bigger
+    schedule = Schedule(
+        params.start_alpha * lr_scale, params.min_alpha * lr_scale, per_epoch * params.epochs
+    )
+    # Rows of syn0 / syn1neg this replica has touched since the last synchronisation.
+    touched = [torch.zeros(len(corpus.vocab), dtype=torch.uint8, device=device) for _ in range(2)]
 
     def synchronise() -> None:
-        """Apply every replica's updates since the last sync to all of them (sum of deltas, as
-        Hogwild threads share updates; averaging instead would divide each update by G)."""
-        if not synced:  # a single replica: nothing to share
+        """Every replica's slice becomes the replicas' mean (rows no replica touched are equal
+        everywhere already and stay put)."""
+        if layout.replicas == 1:
             return
-        for tensor, start in zip((syn0, syn1), synced, strict=True):
-            tensor -= start
-            dist.all_reduce(tensor, group=replica)
-            tensor += start
-            start.copy_(tensor)
+        for tensor, mask in zip((syn0, syn1), touched, strict=True):
+            dist.all_reduce(mask, op=dist.ReduceOp.MAX, group=replica)
+            rows = mask.nonzero().squeeze(1)
+            block = tensor.index_select(0, rows)
+            dist.all_reduce(block, group=replica)
+            tensor.index_copy_(0, rows, block.div_(layout.replicas))
+            mask.zero_()
 
     steps = 0
 
-    def after_step() -> None:
+    def after_step(batch) -> None:
         nonlocal steps
         steps += 1
+        if layout.replicas > 1 and batch is not None:
+            touched[0][batch.inputs] = 1
+            touched[1][batch.targets.reshape(-1)] = 1
         if steps <= common_steps and steps % sync_every == 0:
             synchronise()
 
@@ -231,8 +245,6 @@ def train_distributed(
         first_epoch = _resume_epoch(out_dir, layout, params.epochs)
         if first_epoch:
             _, done = load_checkpoint(_checkpoint(out_dir, rank, first_epoch), step, sampler)
-    if layout.replicas > 1:
-        synced += [syn0.clone(), syn1.clone()]
     for epoch in range(first_epoch, params.epochs):
         steps = 0
         stream = chunks(shards, batch_words, layout.replica, layout.replicas)

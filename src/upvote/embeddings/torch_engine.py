@@ -268,7 +268,7 @@ def run_epoch(
     schedule: Schedule,
     done_words: int,
     progress: Progress | None = None,
-    after_step: Callable[[], None] | None = None,
+    after_step: Callable[[Batch | None], None] | None = None,
 ) -> tuple[int, float]:
     """Train on one pass of `stream`; returns (words done so far, mean loss per example)."""
     loss_sum, examples = 0.0, 0
@@ -279,7 +279,7 @@ def run_epoch(
             loss, n = step(batch, schedule.lr(done_words))
             loss_sum, examples = loss_sum + loss, examples + n
         if after_step is not None:
-            after_step()
+            after_step(batch)
         done_words += words
         if progress is not None:
             progress(words, loss_sum / max(examples, 1))
