@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/distributed.py --max-words 2000000 --ranks 1,2,4
     .venv/bin/python benchmarks/distributed.py --layout data --ranks 1,2      # replicas, not slices
+    .venv/bin/python benchmarks/distributed.py --layout mixed --ranks 4      # 2 replicas x 2 slices
     .venv/bin/python benchmarks/distributed.py --device cuda --ranks 1,2,4,8   # GPU machine (NCCL)
 
 Every rank count is a real `torchrun --standalone --nproc-per-node N` job over the same encoded
 corpus prefix, the 1-rank job (same code path, world of one) being the anchor of the same run.
 --layout column: all N ranks split the dimensions (memory per rank ~ V x D / N, same examples);
---layout data: N full replicas on disjoint chunks, synchronised every --sync-every steps (64) and
-per epoch.
+--layout data: N full replicas on disjoint chunks, synchronised every --sync-every steps (256)
+and per epoch; --layout mixed: N / 2 replicas of 2 column slices each.
 Reported per job: training seconds (slowest rank; process start and corpus encoding excluded),
 words/s = in-vocabulary tokens x epochs / seconds (~1.5% below corpus words on text8, which
 word2vec_vs_gensim.py counts), scaling efficiency = speed-up / N, parameter bytes and peak RSS
@@ -56,7 +57,7 @@ def worker(
 def run_job(
     corpus: EncodedCorpus, out: Path, ranks: int, layout: str, params, sync_every: int
 ) -> dict:
-    model_parallel = ranks if layout == "column" else 1
+    model_parallel = {"column": ranks, "data": 1, "mixed": 2}[layout]
     cmd = [
         str(Path(sys.executable).with_name("torchrun")), "--standalone",
         f"--nproc-per-node={ranks}", __file__, "worker", str(corpus.directory), str(out),
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--max-words", type=int, default=2_000_000)
     parser.add_argument("--ranks", default="1,2,4", help="comma-separated process counts")
-    parser.add_argument("--layout", choices=["column", "data"], default="column")
+    parser.add_argument("--layout", choices=["column", "data", "mixed"], default="column")
     parser.add_argument("--model", choices=["sg", "cbow"], default="sg")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
