@@ -32,7 +32,7 @@ from upvote.embeddings.distributed import train_distributed
 from upvote.embeddings.params import Word2VecParams
 
 corpus_dir, params_json, out_dir, resume, kill_after_words = sys.argv[1:6]
-model_parallel, sync_every = sys.argv[6:8]
+model_parallel, sync_every, kernels = sys.argv[6:9]
 params = Word2VecParams(**json.loads(open(params_json).read()))
 done = 0
 
@@ -44,14 +44,14 @@ def progress(words, loss):
 
 train_distributed(
     EncodedCorpus.open(corpus_dir), params, out_dir, progress, model_parallel=int(model_parallel),
-    resume=resume == "1", sync_every=int(sync_every),
+    resume=resume == "1", sync_every=int(sync_every), kernels=kernels,
 )
 """
 
 
-def torchrun(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def torchrun(*args: str, check: bool = True, nproc: int = 2) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [TORCHRUN, "--standalone", "--nproc-per-node=2", *args]
+    cmd = [TORCHRUN, "--standalone", f"--nproc-per-node={nproc}", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     if check:
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
@@ -105,6 +105,23 @@ def test_data_parallel_replicas_learn(text, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_gpu_paths_torch_kernels_train_on_gloo(text, tmp_path):
+    """CUDA ranks run the PyTorch sampler and step; no GPU here, so run that code on gloo: 2
+    replicas x 2 column slices (the reduce hook and the averaging both on torch tensors)."""
+    out = upvote_embed_train(text, tmp_path / "numba", model_parallel=2)  # encodes the corpus
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(replace(PARAMS, epochs=EPOCHS).to_dict()))
+    worker = tmp_path / "worker.py"
+    worker.write_text(KILLABLE_WORKER)
+    args = [str(worker), str(out / "corpus" / "rank0"), str(params), str(tmp_path / "torch")]
+    torchrun(*args, "0", "0", "2", "64", "torch", nproc=4)
+    kv = KeyedVectors.load_word2vec_format(tmp_path / "torch" / "vectors.txt")
+    assert neighbour_purity(kv.vectors, kv.index_to_key) > 0.9
+    state = torch.load(tmp_path / "torch" / "checkpoints" / f"rank0003-epoch{EPOCHS:04d}.pt")
+    assert state["syn0"].shape == (len(kv.index_to_key), PARAMS.vector_size // 2)
+
+
+@pytest.mark.slow
 def test_replicas_exchange_every_row_they_touched(tmp_path):
     """Replicas synchronised after every step send only the rows touched since the last sync: a
     Zipfian 3,000-word vocabulary leaves most rows untouched per step, and a row missed by the
@@ -118,7 +135,7 @@ def test_replicas_exchange_every_row_they_touched(tmp_path):
     worker = tmp_path / "worker.py"
     worker.write_text(KILLABLE_WORKER)
     args = [str(worker), str(corpus.directory), str(params), str(tmp_path / "out"), "0", "0"]
-    torchrun(*args, "1", "1")
+    torchrun(*args, "1", "1", "numba")
     states = [
         torch.load(tmp_path / "out" / "checkpoints" / f"rank{r:04d}-epoch0001.pt") for r in (0, 1)
     ]
@@ -136,12 +153,12 @@ def test_killed_job_resumes_to_the_same_vectors(column_parallel_run, tmp_path):
     worker.write_text(KILLABLE_WORKER)
     n_tokens = EncodedCorpus.open(corpus_dir).n_tokens
     args = [str(worker), str(corpus_dir), str(params), str(out)]
-    killed = torchrun(*args, "0", str(n_tokens + 1), "2", "64", check=False)
+    killed = torchrun(*args, "0", str(n_tokens + 1), "2", "64", "numba", check=False)
     assert killed.returncode != 0
     checkpoints = sorted(p.name for p in (out / "checkpoints").glob("*.pt"))
     assert checkpoints == ["rank0000-epoch0001.pt", "rank0001-epoch0001.pt"]
     assert not (out / "vectors.txt").exists()
-    torchrun(*args, "1", "0", "2", "64")
+    torchrun(*args, "1", "0", "2", "64", "numba")
     resumed = KeyedVectors.load_word2vec_format(out / "vectors.txt").vectors
     whole = KeyedVectors.load_word2vec_format(column_parallel_run / "vectors.txt").vectors
     np.testing.assert_array_equal(resumed, whole)

@@ -163,10 +163,13 @@ def train_distributed(
     resume: bool = False,
     batch_words: int = BATCH_WORDS,
     sync_every: int = SYNC_EVERY,
+    kernels: str | None = None,
 ) -> dict:
     """Train on every rank of a torchrun job; rank 0 writes DIR/vectors.txt.
 
     model_parallel: ranks per model group (default: all of them, pure column partitioning).
+    kernels: "torch" runs the PyTorch step (what CUDA ranks run) on CPU too, so gloo tests cover
+    the GPU path's code; by default CPU ranks run the numba step (torch_engine.batched_kernels).
     progress: called on each rank with (words, loss), the words scaled by the number of replicas
     to estimate the whole job's progress (the CLI passes one only on rank 0). Returns this rank's
     statistics (layout, parameter bytes, words trained, mean loss of the last epoch).
@@ -197,7 +200,7 @@ def train_distributed(
     reduce = reduce_scores if model_parallel > 1 else None
     # Same seed within a model group (identical batches), another one per replica.
     seed = params.seed * 7919 + layout.replica
-    sampler, step = batched_kernels(corpus.vocab, params, syn0, syn1, seed, reduce)
+    sampler, step = batched_kernels(corpus.vocab, params, syn0, syn1, seed, reduce, kernels)
     shards = list(corpus.shards())
     batch_words = step_words(shards, batch_words)
     n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)
