@@ -3,7 +3,15 @@
     .venv/bin/python benchmarks/distributed.py --max-words 2000000 --ranks 1,2,4
     .venv/bin/python benchmarks/distributed.py --layout data --ranks 1,2      # replicas, not slices
     .venv/bin/python benchmarks/distributed.py --layout mixed --ranks 4      # 2 replicas x 2 slices
-    .venv/bin/python benchmarks/distributed.py --device cuda --ranks 1,2,4,8   # GPU machine (NCCL)
+    .venv/bin/python benchmarks/distributed.py --device cuda --ranks 1,2,4,8   # one GPU per rank
+
+On the GPU machine's 16 CPU cores (the run tool; it has torch and numpy but no numba, so the ranks
+run the PyTorch kernels, `--kernels torch`, ~4x slower per rank than numba):
+
+    mkdir -p bench-data && cp ../shared/data/text/*.txt.gz bench-data/corpus.txt.gz \
+        && cp -r ../shared/data/eval bench-data/eval                  # git-ignored, ~33 MB
+    PYTHONPATH=src:benchmarks python benchmarks/distributed.py --corpus bench-data/corpus.txt.gz \
+        --eval bench-data/eval --max-words 8000000 --layout data --ranks 1,2,4,8 --kernels torch
 
 Every rank count is a real `torchrun --standalone --nproc-per-node N` job over the same encoded
 corpus prefix, the 1-rank job (same code path, world of one) being the anchor of the same run.
@@ -30,7 +38,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from word2vec_vs_gensim import DEFAULT_CORPUS, quality, write_prefix
+from text8 import DEFAULT_CORPUS, EVAL, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
@@ -38,8 +46,9 @@ from upvote.embeddings.distributed import SYNC_EVERY
 
 
 def worker(
-    corpus_dir: str, out_dir: str, model_parallel: int, params_json: str, sync_every: int
-) -> None:
+    corpus_dir: str, out_dir: str, model_parallel: int, params_json: str, sync_every: int,
+    kernels: str,
+) -> None:  # fmt: skip
     """One rank of a torchrun job (this script re-entered by torchrun)."""
     from upvote.embeddings.distributed import train_distributed
 
@@ -47,21 +56,20 @@ def worker(
     corpus = EncodedCorpus.open(corpus_dir)
     t0 = time.perf_counter()
     stats = train_distributed(
-        corpus, params, out_dir, model_parallel=model_parallel, sync_every=sync_every
-    )
+        corpus, params, out_dir, model_parallel=model_parallel, sync_every=sync_every,
+        kernels=kernels,
+    )  # fmt: skip
     stats["seconds"] = time.perf_counter() - t0
     stats["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     Path(out_dir, f"stats-rank{stats['rank']}.json").write_text(json.dumps(stats))
 
 
-def run_job(
-    corpus: EncodedCorpus, out: Path, ranks: int, layout: str, params, sync_every: int
-) -> dict:
-    model_parallel = {"column": ranks, "data": 1, "mixed": 2}[layout]
+def run_job(corpus: EncodedCorpus, out: Path, ranks: int, args: argparse.Namespace, params) -> dict:
+    model_parallel = {"column": ranks, "data": 1, "mixed": 2}[args.layout]
     cmd = [
-        str(Path(sys.executable).with_name("torchrun")), "--standalone",
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc-per-node={ranks}", __file__, "worker", str(corpus.directory), str(out),
-        str(model_parallel), json.dumps(params.to_dict()), str(sync_every),
+        str(model_parallel), json.dumps(params.to_dict()), str(args.sync_every), args.kernels,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(cmd, env=env, check=True)
@@ -75,7 +83,7 @@ def run_job(
         "words_per_s": round(corpus.n_tokens * params.epochs / seconds),
         "parameter_bytes_per_rank": max(s["parameter_bytes"] for s in stats),
         "max_rss_mib_per_rank": round(max(s["max_rss_bytes"] for s in stats) / 2**20, 1),
-        **quality(kv),
+        **quality(kv, args.eval),
     }
 
 
@@ -92,6 +100,8 @@ def main() -> None:
     parser.add_argument(
         "--sync-every", type=int, default=SYNC_EVERY, help="steps between replica syncs (data)"
     )
+    parser.add_argument("--kernels", choices=["numba", "torch"], default="numba")
+    parser.add_argument("--eval", type=Path, default=EVAL, help="the word-set directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     params = replace(
@@ -106,7 +116,7 @@ def main() -> None:
         rows = []
         for ranks in [int(r) for r in args.ranks.split(",")]:
             out = Path(tmp) / f"out{ranks}"
-            rows.append(run_job(corpus, out, ranks, args.layout, params, args.sync_every))
+            rows.append(run_job(corpus, out, ranks, args, params))
             anchor = rows[0]["words_per_s"] * rows[0]["ranks"]
             rows[-1]["efficiency"] = round(rows[-1]["words_per_s"] / anchor / ranks, 3)
             print(json.dumps(rows[-1]), flush=True)
@@ -116,6 +126,7 @@ def main() -> None:
         "vocab": len(corpus.vocab),
         "layout": args.layout,
         "sync_every": args.sync_every,
+        "kernels": args.kernels,
         "params": params.to_dict(),
         "jobs": rows,
     }
@@ -126,6 +137,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
+        worker(*sys.argv[2:4], int(sys.argv[4]), sys.argv[5], int(sys.argv[6]), sys.argv[7])
     else:
         main()

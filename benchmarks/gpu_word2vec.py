@@ -69,7 +69,7 @@ def train(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from word2vec_vs_gensim import quality  # the same scoring as the gensim comparison
+    from text8 import quality  # the same scoring as the gensim comparison
 
     for path in sorted(args.folder.glob("*.npz")):
         with np.load(path) as data:

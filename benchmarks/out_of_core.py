@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from word2vec_vs_gensim import DEFAULT_CORPUS, write_prefix
+from text8 import DEFAULT_CORPUS, write_prefix
 
 from upvote.embeddings import Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents

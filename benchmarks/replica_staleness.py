@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from word2vec_vs_gensim import DEFAULT_CORPUS, quality, write_prefix
+from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams
 from upvote.embeddings import word2vec as w

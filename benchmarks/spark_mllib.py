@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from word2vec_vs_gensim import DEFAULT_CORPUS, quality, write_prefix
+from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import encode_corpus, iter_documents

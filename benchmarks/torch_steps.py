@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from word2vec_vs_gensim import DEFAULT_CORPUS, quality, write_prefix
+from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams
 from upvote.embeddings import torch_engine as engine

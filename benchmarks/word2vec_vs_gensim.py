@@ -28,15 +28,11 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
+from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
-from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
 from upvote.embeddings.word2vec import _draw_noise, _sentence, _sigmoid_grad, _window
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_CORPUS = SHARED / "text" / "enwiki2015_text8style_first100M.txt.gz"
-EVAL = SHARED / "eval"
 
 
 @njit(nogil=True, fastmath=True)
@@ -89,31 +85,6 @@ def sg_pair_kernel(
                     syn0[row, d] += neu1e[d]
         start = end + 1
     return loss, examples, words
-
-
-def write_prefix(corpus: Path, max_words: int | None, path: Path) -> int:
-    """The corpus as 10,000-word lines (what both trainers read); returns the word count."""
-    words = 0
-    with open(path, "w") as out:
-        for doc in iter_documents(corpus):
-            tokens = doc.split()
-            if max_words is not None:
-                tokens = tokens[: max_words - words]
-            out.write(" ".join(tokens) + "\n")
-            words += len(tokens)
-            if max_words is not None and words >= max_words:
-                break
-    return words
-
-
-def quality(kv: KeyedVectors) -> dict:
-    analogy = evaluate_analogies(kv, EVAL / "questions-words.txt", restrict_vocab=30_000)
-    return {
-        "analogy": round(analogy.accuracy, 4),
-        "analogy_coverage": round(analogy.coverage, 4),
-        "ws353": round(evaluate_similarity(kv, EVAL / "wordsim353.tsv").spearman, 4),
-        "simlex": round(evaluate_similarity(kv, EVAL / "simlex999.txt").spearman, 4),
-    }
 
 
 def run_gensim(text: Path, params: Word2VecParams, words: int, mode: str) -> dict:
