@@ -1,12 +1,14 @@
 """How stale can data-parallel replicas be? Simulated in one process with the numba kernel.
 
 Data-parallel training (distributed.py, --layout data) lets G replicas train on disjoint parts of
-the corpus and adds up their updates every so often. Could each replica run the fast numba engine
-and synchronise rarely (a full V x D all_reduce costs ~25 ms per matrix on gloo here)? This
-script answers the quality half without torchrun: G replicas, each a copy of the weights, take
-turns on their next ROUND_WORDS words of jobs (round-robin over the corpus), then every replica's
-delta is summed into the shared weights, exactly what a synchronisation does. Skip-gram, 1 epoch,
-one thread (deterministic), full text8-style corpus.
+the corpus and combine their updates every so often. Could each replica run the fast numba engine
+(per-word SGD, Hogwild threads) and synchronise rarely (a full V x D all_reduce costs ~25 ms per
+matrix on gloo here)? This script answers the quality half without torchrun: G replicas, each a
+copy of the weights, take turns on their next ROUND_WORDS words of jobs (round-robin over the
+corpus), then the replicas are combined as a synchronisation would: --combine sum adds every
+replica's delta, --combine mean averages the replicas, each having trained at G x the learning
+rate (distributed.py's rule). Skip-gram, 1 epoch, one thread (deterministic), full text8-style
+corpus.
 
     .venv/bin/python benchmarks/replica_staleness.py --replicas 2 --round-words 100000
 """
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument(
         "--round-words", type=int, default=100_000, help="words per replica per sync"
     )
+    parser.add_argument("--combine", choices=["sum", "mean"], default="mean")
     args = parser.parse_args()
     params = Word2VecParams(sg=True, threads=1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +55,9 @@ def main() -> None:
         jobs = [(s, a, b) for s, x in enumerate(shards) for a, b in w._job_bounds(x, w.JOB_WORDS)]
         alpha_at = alpha_schedule(np.cumsum([0] + [len(x) for x in shards]), params)
         per_round = max(1, args.round_words // w.JOB_WORDS)
+        # sum: deltas added (Hogwild-like); mean: replicas averaged, each at G x the learning
+        # rate (what distributed.py does now)
+        share = lr_scale = 1 if args.combine == "sum" else args.replicas
         mine = [jobs[r :: args.replicas] for r in range(args.replicas)]
         t0 = time.time()
         for start in range(0, max(map(len, mine)), per_round):
@@ -61,13 +67,14 @@ def main() -> None:
                 for j, (s, a, b) in enumerate(mine[r][start : start + per_round]):
                     w.sg_kernel(
                         np.ascontiguousarray(shards[s][a:b]), s0, s1, keep, prob, alias,
-                        params.window, params.negative, alpha_at(s, a), alpha_at(s, b),
+                        params.window, params.negative, lr_scale * alpha_at(s, a),
+                        lr_scale * alpha_at(s, b),
                         w._job_seed(0, r, start + j), syn1, codes, points, lengths,
                     )  # fmt: skip
-                syn0 += s0 - base0  # the sync: every replica's delta is added
-                syn1neg += s1 - base1
+                syn0 += (s0 - base0) / share  # the sync: every replica's delta is added
+                syn1neg += (s1 - base1) / share  # (or its G-th, averaging)
         row = {"replicas": args.replicas, "round_words": args.round_words,
-               "seconds": round(time.time() - t0)}  # fmt: skip
+               "combine": args.combine, "seconds": round(time.time() - t0)}  # fmt: skip
         print(json.dumps({**row, **quality(KeyedVectors(corpus.vocab.words, syn0))}), flush=True)
 
 
