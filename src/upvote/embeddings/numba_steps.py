@@ -103,10 +103,12 @@ def _scores(syn0, syn1, inputs, pair_centre, targets, sg, cbow_mean):
 
 
 @njit(inline="always")
-def _log_sigmoid(x):
-    if x >= 0:
-        return -np.log1p(np.exp(-x))
-    return x - np.log1p(np.exp(x))
+def _logistic(f, label):
+    """(sigmoid(f), logistic loss of label) from one exp and one log1p, stable for any f."""
+    e = np.exp(-abs(f))
+    sigmoid = 1 / (1 + e) if f >= 0 else e / (1 + e)
+    softplus = np.log1p(e)  # -log sigmoid(f) = softplus - min(f, 0)
+    return sigmoid, softplus - min(f, 0) if label else softplus + max(f, 0)
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -120,13 +122,9 @@ def _apply(syn0, syn1, inputs, pair_centre, targets, scores, hidden, sg, lr, row
     loss = 0.0
     for e in range(examples):  # scores become word2vec.c's g = (label - sigmoid(f)) * alpha
         for j in range(width):
-            f = scores[e, j]
-            if j == 0:
-                loss -= _log_sigmoid(f)
-                scores[e, j] = (1.0 - 1.0 / (1.0 + np.exp(-f))) * lr
-            else:
-                loss -= _log_sigmoid(-f)
-                scores[e, j] = -lr / (1.0 + np.exp(-f))
+            sigmoid, example_loss = _logistic(scores[e, j], j == 0)
+            loss += example_loss
+            scores[e, j] = ((1 if j == 0 else 0) - sigmoid) * lr
     # neu1e from syn1 before any output row moves.
     neu1e = np.zeros((examples, dim), dtype=np.float32)
     for e in range(examples):
