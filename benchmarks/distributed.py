@@ -79,6 +79,7 @@ def run_job(corpus: EncodedCorpus, out: Path, ranks: int, args: argparse.Namespa
     return {
         "ranks": ranks,
         "model_parallel": model_parallel,
+        "threads_per_rank": stats[0]["threads"],
         "seconds": round(seconds, 2),
         "words_per_s": round(corpus.n_tokens * params.epochs / seconds),
         "parameter_bytes_per_rank": max(s["parameter_bytes"] for s in stats),
@@ -101,12 +102,15 @@ def main() -> None:
         "--sync-every", type=int, default=SYNC_EVERY, help="steps between replica syncs (data)"
     )
     parser.add_argument("--kernels", choices=["numba", "torch"], default="numba")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="Hogwild threads per rank (data layout only)"
+    )
     parser.add_argument("--eval", type=Path, default=EVAL, help="the word-set directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     params = replace(
-        Word2VecParams(), sg=args.model == "sg", epochs=args.epochs, device=args.device, threads=1,
-        seed=args.seed,
+        Word2VecParams(), sg=args.model == "sg", epochs=args.epochs, device=args.device,
+        threads=args.threads, seed=args.seed,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="upvote-dist-bench-") as tmp:
         text = Path(tmp) / "corpus.txt"

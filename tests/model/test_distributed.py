@@ -125,13 +125,14 @@ def test_the_gpu_paths_torch_kernels_train_on_gloo(text, tmp_path):
 def test_replicas_exchange_every_row_they_touched(tmp_path):
     """Replicas synchronised after every step send only the rows touched since the last sync: a
     Zipfian 3,000-word vocabulary leaves most rows untouched per step, and a row missed by the
-    exchange would leave the replicas different after the final synchronisation."""
+    exchange would leave the replicas different after the final synchronisation. Each replica
+    runs 2 Hogwild threads, so every synchronisation also pauses a thread."""
     rng = np.random.default_rng(0)
     ranks = rng.zipf(1.3, size=30_000) % 3000
     docs = [[f"w{i}" for i in ranks[s : s + 20]] for s in range(0, ranks.size, 20)]
     corpus = encode_corpus(docs, tmp_path / "corpus", min_count=1)
     params = tmp_path / "params.json"
-    params.write_text(json.dumps(replace(PARAMS, epochs=1).to_dict()))
+    params.write_text(json.dumps(replace(PARAMS, epochs=1, threads=2).to_dict()))
     worker = tmp_path / "worker.py"
     worker.write_text(KILLABLE_WORKER)
     args = [str(worker), str(corpus.directory), str(params), str(tmp_path / "out"), "0", "0"]

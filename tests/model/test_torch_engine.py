@@ -22,6 +22,7 @@ from upvote.embeddings.torch_engine import (
     chunks,
     init_vectors,
     resolve_device,
+    step_words,
     train_arrays,
     train_torch,
 )
@@ -197,6 +198,21 @@ def test_killed_run_resumes_to_the_same_vectors(planted, tmp_path, kernels):
     assert checkpoint.exists()
     resumed, _ = train_arrays(shards, vocab, params, None, 1024, checkpoint, kernels)
     assert np.array_equal(whole, resumed)
+
+
+def test_hogwild_threads_learn_and_resume_only_with_as_many_threads(planted, tmp_path):
+    shards, vocab = planted
+    params = replace(PARAMS, threads=2, epochs=2)
+    losses: list[float] = []
+    checkpoint = tmp_path / "threads.pt"
+    syn0, _ = train_arrays(
+        shards, vocab, params, lambda w, loss: losses.append(loss), 1024, checkpoint
+    )
+    assert neighbour_purity(syn0, vocab.words) > 0.9
+    per_epoch = len(list(chunks(shards, step_words(shards, 1024))))
+    assert len(losses) == 2 * per_epoch  # every chunk trained once per epoch
+    with pytest.raises(ValueError, match=r"trained by 2 thread\(s\).*--threads"):
+        train_arrays(shards, vocab, replace(params, threads=1, epochs=3), checkpoint=checkpoint)
 
 
 def test_train_torch_reads_an_encoded_corpus(tmp_path):

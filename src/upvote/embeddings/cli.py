@@ -73,7 +73,9 @@ def train(
     max_vocab: int | None = typer.Option(None, min=1, help="Keep at most this many words."),
     sample: float = typer.Option(1e-3, min=0.0, help="Sub-sampling threshold (0: off)."),
     epochs: int = typer.Option(1, min=1),
-    threads: int = typer.Option(2, min=1, help="Worker threads (CPU)."),
+    threads: int = typer.Option(
+        2, min=1, help="Worker threads (CPU); per rank under torchrun with --model-parallel 1."
+    ),
     device: Device = typer.Option(Device.cpu),
     alpha: float | None = typer.Option(None, min=0.0, help="Start learning rate."),
     seed: int = typer.Option(0),

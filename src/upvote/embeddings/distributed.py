@@ -44,7 +44,7 @@ from upvote.embeddings.torch_engine import (
     BATCH_WORDS,
     Progress,
     Schedule,
-    batched_kernels,
+    batched_workers,
     chunks,
     count_words,
     init_vectors,
@@ -148,9 +148,9 @@ def _write_vectors(
         KeyedVectors(vocab.words, full, vocab.counts).save_word2vec_format(out_dir / "vectors.txt")
 
 
-def parameter_bytes(step) -> int:
+def parameter_bytes(*tensors: torch.Tensor) -> int:
     """Bytes of this rank's slices of syn0 and syn1neg (the V x D / N of the issue)."""
-    return sum(t.element_size() * t.nelement() for t in (step.syn0, step.syn1neg))
+    return sum(t.element_size() * t.nelement() for t in tensors)
 
 
 def train_distributed(
@@ -169,7 +169,8 @@ def train_distributed(
 
     model_parallel: ranks per model group (default: all of them, pure column partitioning).
     kernels: "torch" runs the PyTorch step (what CUDA ranks run) on CPU too, so gloo tests cover
-    the GPU path's code; by default CPU ranks run the numba step (torch_engine.batched_kernels).
+    the GPU path's code; by default CPU ranks run the numba step (torch_engine.batched_workers)
+    in params.threads Hogwild threads when model_parallel is 1, in one thread otherwise.
     progress: called on each rank with (words, loss), the words scaled by the number of replicas
     to estimate the whole job's progress (the CLI passes one only on rank 0). Returns this rank's
     statistics (layout, parameter bytes, words trained, mean loss of the last epoch).
@@ -200,7 +201,7 @@ def train_distributed(
     reduce = reduce_scores if model_parallel > 1 else None
     # Same seed within a model group (identical batches), another one per replica.
     seed = params.seed * 7919 + layout.replica
-    sampler, step = batched_kernels(corpus.vocab, params, syn0, syn1, seed, reduce, kernels)
+    workers = batched_workers(corpus.vocab, params, syn0, syn1, seed, reduce, kernels)
     shards = list(corpus.shards())
     batch_words = step_words(shards, batch_words)
     n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)
@@ -228,14 +229,14 @@ def train_distributed(
 
     steps = 0
 
-    def after_step(batch) -> None:
+    def after_step(batch) -> bool:
+        """Mark the rows this step touched; True when the replicas are due to synchronise."""
         nonlocal steps
         steps += 1
         if layout.replicas > 1 and batch is not None:
             touched[0][batch.inputs] = 1
             touched[1][batch.targets.reshape(-1)] = 1
-        if steps <= common_steps and steps % sync_every == 0:
-            synchronise()
+        return steps <= common_steps and steps % sync_every == 0
 
     report = progress
     if progress is not None and layout.replicas > 1:  # show the job's words, not this replica's
@@ -247,13 +248,13 @@ def train_distributed(
     if resume:
         first_epoch = _resume_epoch(out_dir, layout, params.epochs)
         if first_epoch:
-            _, done = load_checkpoint(_checkpoint(out_dir, rank, first_epoch), step, sampler)
+            _, done = load_checkpoint(_checkpoint(out_dir, rank, first_epoch), workers)
     for epoch in range(first_epoch, params.epochs):
         steps = 0
         stream = chunks(shards, batch_words, layout.replica, layout.replicas)
-        done, loss = run_epoch(step, sampler, stream, schedule, done, report, after_step)
+        done, loss = run_epoch(workers, stream, schedule, done, report, after_step, synchronise)
         synchronise()
-        save_checkpoint(_checkpoint(out_dir, rank, epoch + 1), step, sampler, epoch + 1, done)
+        save_checkpoint(_checkpoint(out_dir, rank, epoch + 1), workers, epoch + 1, done)
         dist.barrier()
         _checkpoint(out_dir, rank, epoch).unlink(missing_ok=True)  # keep the last one only
     _write_vectors(out_dir, corpus, syn0, layout, model)
@@ -263,7 +264,8 @@ def train_distributed(
         "world": world,
         "model_parallel": model_parallel,
         "columns": [columns.start, columns.stop],
-        "parameter_bytes": parameter_bytes(step),
+        "parameter_bytes": parameter_bytes(syn0, syn1),
+        "threads": len(workers),
         "words": done,
         "loss": loss,
     }

@@ -25,11 +25,13 @@ partial dot products before the sigmoid. Distributed training passes an all_redu
 then holds and updates only its slice of the dimensions.
 
 On CPU the sampler and step run as numba kernels (numba_steps.py, same arithmetic): PyTorch's
-per-op overhead made a 512-word step ~7x slower than the work in it. `batched_kernels` picks them.
+per-op overhead made a 512-word step ~7x slower than the work in it. `batched_workers` picks them,
+one per Hogwild thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +189,10 @@ class Step:
         return float(loss), score.shape[0]
 
 
-def batched_kernels(
+Worker = tuple["Sampler | NumbaSampler", "Step | NumbaStep"]  # one thread's sampler and step
+
+
+def batched_workers(
     vocab: Vocab,
     params: Word2VecParams,
     syn0: torch.Tensor,
@@ -195,18 +200,24 @@ def batched_kernels(
     seed: int,
     reduce: Callable[[torch.Tensor], None] | None = None,
     kernels: str | None = None,
-) -> tuple[Sampler | NumbaSampler, Step | NumbaStep]:
-    """The sampler and step for syn0's device: numba on CPU, PyTorch on CUDA (kernels="torch"
-    forces PyTorch on CPU too, for tests and benchmarks of the GPU path's arithmetic)."""
+) -> list[Worker]:
+    """One (sampler, step) per training thread over the same syn0 / syn1neg: numba on CPU
+    (params.threads Hogwild threads; one when `reduce` is set, whose collectives must run in the
+    same order on every rank), PyTorch on CUDA (one). kernels="torch" forces PyTorch on CPU too,
+    for tests and benchmarks of the GPU path's arithmetic."""
     if syn0.device.type == "cpu" and kernels != "torch":
         from upvote.embeddings.numba_steps import NumbaSampler, NumbaStep  # no numba on GPU boxes
 
-        return NumbaSampler(vocab, params, seed), NumbaStep(
-            syn0, syn1neg, params.sg, params.cbow_mean, reduce, ROW_CAP
-        )
-    return Sampler(vocab, params, syn0.device, seed), Step(
-        syn0, syn1neg, params.sg, params.cbow_mean, reduce
-    )
+        threads = 1 if reduce is not None else max(1, params.threads)
+        return [
+            (
+                NumbaSampler(vocab, params, seed * 1_000_003 + thread),
+                NumbaStep(syn0, syn1neg, params.sg, params.cbow_mean, reduce, ROW_CAP),
+            )
+            for thread in range(threads)
+        ]
+    sampler = Sampler(vocab, params, syn0.device, seed)
+    return [(sampler, Step(syn0, syn1neg, params.sg, params.cbow_mean, reduce))]
 
 
 def init_vectors(
@@ -262,36 +273,90 @@ class Schedule:
 
 
 def run_epoch(
-    step: Step,
-    sampler: Sampler,
+    workers: list[Worker],
     stream: Iterator[torch.Tensor],
     schedule: Schedule,
     done_words: int,
     progress: Progress | None = None,
-    after_step: Callable[[Batch | None], None] | None = None,
+    after_step: Callable[[Batch | None], bool] | None = None,
+    synchronise: Callable[[], None] | None = None,
 ) -> tuple[int, float]:
-    """Train on one pass of `stream`; returns (words done so far, mean loss per example)."""
-    loss_sum, examples = 0.0, 0
-    for chunk in stream:
-        words = int((chunk >= 0).sum())
-        batch = sampler.batch(chunk.to(sampler.device, non_blocking=True))
-        if batch is not None:
-            loss, n = step(batch, schedule.lr(done_words))
-            loss_sum, examples = loss_sum + loss, examples + n
-        if after_step is not None:
-            after_step(batch)
-        done_words += words
-        if progress is not None:
-            progress(words, loss_sum / max(examples, 1))
-    return done_words, loss_sum / max(examples, 1)
+    """Train on one pass of `stream`; returns (words done so far, mean loss per example).
+
+    Each worker is a thread taking the next chunk (Hogwild: steps of different threads update
+    the shared rows without locks, as word2vec.c's threads do; numba kernels release the GIL).
+    after_step(batch) runs under a lock after every step; when it returns True, synchronise()
+    runs once every worker has finished its step and before any starts another.
+    """
+    chunks_iter = iter(stream)
+    lock = threading.Condition()
+    state = {"done": done_words, "loss": 0.0, "examples": 0, "active": 0, "paused": False}
+    failures: list[BaseException] = []
+
+    def work(sampler, step) -> None:
+        while True:
+            with lock:
+                while state["paused"]:
+                    lock.wait()
+                chunk = None if failures else next(chunks_iter, None)
+                if chunk is None:
+                    return
+                lr = schedule.lr(state["done"])
+                state["active"] += 1
+            try:
+                batch = sampler.batch(chunk.to(sampler.device, non_blocking=True))
+                loss, n = step(batch, lr) if batch is not None else (0.0, 0)
+            except BaseException:
+                with lock:
+                    state["active"] -= 1
+                    lock.notify_all()
+                raise
+            with lock:
+                state["active"] -= 1
+                lock.notify_all()
+                words = int((chunk >= 0).sum())
+                state["done"] += words
+                state["loss"] += loss
+                state["examples"] += n
+                if progress is not None:
+                    progress(words, state["loss"] / max(state["examples"], 1))
+                if after_step is not None and after_step(batch) and synchronise is not None:
+                    state["paused"] = True
+                    lock.wait_for(lambda: state["active"] == 0)
+                    try:
+                        synchronise()
+                    finally:
+                        state["paused"] = False
+                        lock.notify_all()
+
+    def guarded(sampler, step) -> None:
+        try:
+            work(sampler, step)
+        except BaseException as error:  # re-raised in the caller's thread below
+            with lock:
+                failures.append(error)
+                lock.notify_all()
+
+    if len(workers) == 1:
+        work(*workers[0])  # in the caller's thread: exceptions propagate as they are
+    else:
+        threads = [threading.Thread(target=guarded, args=w, daemon=True) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+    return state["done"], state["loss"] / max(state["examples"], 1)
 
 
-def save_checkpoint(path: Path, step: Step, sampler: Sampler, epoch: int, done: int) -> None:
+def save_checkpoint(path: Path, workers: list[Worker], epoch: int, done: int) -> None:
     """State after `epoch` epochs, written to a temp file then renamed: a kill never corrupts it."""
+    step = workers[0][1]
     state = {
         "syn0": step.syn0.cpu(),
         "syn1neg": step.syn1neg.cpu(),
-        "rng": sampler.get_state(),
+        "rng": [sampler.get_state() for sampler, _ in workers],
         "epoch": epoch,
         "done_words": done,
     }
@@ -300,17 +365,20 @@ def save_checkpoint(path: Path, step: Step, sampler: Sampler, epoch: int, done: 
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, step: Step, sampler: Sampler) -> tuple[int, int]:
-    """Restore a checkpoint into step/sampler; returns (epochs done, words done)."""
+def load_checkpoint(path: Path, workers: list[Worker]) -> tuple[int, int]:
+    """Restore a checkpoint into the workers; returns (epochs done, words done)."""
     state = torch.load(path, weights_only=True)
-    if state["syn0"].shape != step.syn0.shape:
+    step = workers[0][1]
+    if state["syn0"].shape != step.syn0.shape or len(state["rng"]) != len(workers):
         raise ValueError(
-            f"checkpoint {path} holds vectors of shape {tuple(state['syn0'].shape)}, this run "
-            f"needs {tuple(step.syn0.shape)}: same corpus and --dim/parallelism, or a fresh --out"
+            f"checkpoint {path} holds vectors of shape {tuple(state['syn0'].shape)} trained by "
+            f"{len(state['rng'])} thread(s); this run needs {tuple(step.syn0.shape)} and "
+            f"{len(workers)}: same corpus, --dim, --threads and parallelism, or a fresh --out"
         )
     step.syn0.copy_(state["syn0"])
     step.syn1neg.copy_(state["syn1neg"])
-    sampler.set_state(state["rng"])
+    for (sampler, _), rng in zip(workers, state["rng"], strict=True):
+        sampler.set_state(rng)
     return int(state["epoch"]), int(state["done_words"])
 
 
@@ -325,23 +393,23 @@ def train_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Single-process training on token-id arrays (-1 between documents); returns float32 numpy
     (syn0, syn1neg). With `checkpoint`, resumes from it if present and rewrites it every epoch.
-    kernels: see batched_kernels."""
+    kernels: see batched_workers."""
     device = resolve_device(params.device)
     if device.type == "cpu":
         torch.set_num_threads(params.threads)
     dim = params.vector_size
     batch_words = step_words(shards, batch_words)
     syn0, syn1 = init_vectors(len(vocab), dim, range(dim), params.seed, device)
-    sampler, step = batched_kernels(vocab, params, syn0, syn1, params.seed, kernels=kernels)
+    workers = batched_workers(vocab, params, syn0, syn1, params.seed, kernels=kernels)
     per_epoch = count_words(shards, batch_words)
     schedule = Schedule(params.start_alpha, params.min_alpha, per_epoch * params.epochs)
     first_epoch, done = 0, 0
     if checkpoint is not None and checkpoint.exists():
-        first_epoch, done = load_checkpoint(checkpoint, step, sampler)
+        first_epoch, done = load_checkpoint(checkpoint, workers)
     for epoch in range(first_epoch, params.epochs):
-        done, _ = run_epoch(step, sampler, chunks(shards, batch_words), schedule, done, progress)
+        done, _ = run_epoch(workers, chunks(shards, batch_words), schedule, done, progress)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, step, sampler, epoch + 1, done)
+            save_checkpoint(checkpoint, workers, epoch + 1, done)
     return syn0.cpu().numpy(), syn1.cpu().numpy()
 
 
