@@ -122,6 +122,23 @@ def test_the_gpu_paths_torch_kernels_train_on_gloo(text, tmp_path):
 
 
 @pytest.mark.slow
+def test_column_ranks_with_two_threads_each_learn(column_parallel_run, tmp_path):
+    """Thread t of both column ranks must take the same chunks and sum its partial scores with
+    its peer only (its own process group): mismatched examples would not learn, mismatched
+    shapes would fail the all_reduce."""
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(replace(PARAMS, epochs=EPOCHS, threads=2).to_dict()))
+    worker = tmp_path / "worker.py"
+    worker.write_text(KILLABLE_WORKER)
+    corpus = column_parallel_run / "corpus" / "rank0"
+    torchrun(
+        str(worker), str(corpus), str(params), str(tmp_path / "out"), "0", "0", "2", "64", "numba"
+    )
+    kv = KeyedVectors.load_word2vec_format(tmp_path / "out" / "vectors.txt")
+    assert neighbour_purity(kv.vectors, kv.index_to_key) > 0.9
+
+
+@pytest.mark.slow
 def test_replicas_exchange_every_row_they_touched(tmp_path):
     """Replicas synchronised after every step send only the rows touched since the last sync: a
     Zipfian 3,000-word vocabulary leaves most rows untouched per step, and a row missed by the

@@ -11,9 +11,10 @@ The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_pa
   chunks); each computes partial dot products on its slice, one all_reduce sums those
   batch x (1 + K) scalars, and each rank applies the sigmoid gradients to its own slice. The traffic
   per step is O(batch x K) scalars, independent of D.
-- Data parallelism. The model groups train on disjoint chunks of the corpus (chunk i goes to group
-  i mod G) and every `sync_every` steps and at each epoch's end *average* their slices (local SGD /
-  model averaging), each replica training with G times the learning rate (the linear scaling rule).
+- Data parallelism. The model groups train on disjoint chunks of the corpus (chunk i goes to
+  worker i mod (G x T) of the G groups' T threads) and every `sync_every` steps and at each
+  epoch's end *average* their slices (local SGD / model averaging), each replica training with G
+  times the learning rate (the linear scaling rule).
   A row only one replica touched thus moves as if that replica's update were applied alone; a
   frequent row, which every replica pulls to about the same place, lands at the mean of those
   places. Summing the replicas' deltas instead (Hogwild-like) moves such a row G times too far: the
@@ -21,6 +22,9 @@ The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_pa
   some replica touched since the last sync travel: one all_reduce of a V-byte mask per matrix
   agrees on them (with 2 replicas on the text8-style corpus, 13% of syn0's rows and 64% of
   syn1neg's after 64 steps of 512 words, 27% / 94% after 256: noise words spread wide).
+- Threads. Each CPU rank runs `params.threads` Hogwild threads on its own chunks; under column
+  partitioning thread t of every rank of a group takes the same chunks, with the same seed and
+  its own process group, so its all_reduces pair up.
 
 Per-rank checkpoints are written after every epoch (DIR/checkpoints/rank*-epoch*.pt) and a rerun
 with resume=True continues from the last epoch every rank finished. The final vectors are gathered
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -99,19 +104,25 @@ def check_layout(world: int, model_parallel: int, dim: int) -> None:
         raise ValueError(f"--dim {dim} must be divisible by --model-parallel {model_parallel}")
 
 
-def _groups(layout: Layout) -> tuple[dist.ProcessGroup | None, dist.ProcessGroup | None]:
-    """This rank's model group and replica group (every rank must create every group, in order)."""
+def _groups(
+    layout: Layout, threads: int
+) -> tuple[list[dist.ProcessGroup | None], dist.ProcessGroup | None]:
+    """This rank's model groups (one per training thread: each thread's all_reduces pair up with
+    the same thread's on the other ranks) and its replica group. Every rank must create every
+    group, in the same order."""
     mp, world = layout.model_parallel, layout.world
-    model = replica = None
-    for g in range(layout.replicas):
-        group = dist.new_group(list(range(g * mp, (g + 1) * mp)))
-        if g == layout.replica:
-            model = group
+    models: list[dist.ProcessGroup | None] = []
+    replica = None
+    for _ in range(threads):
+        for g in range(layout.replicas):
+            group = dist.new_group(list(range(g * mp, (g + 1) * mp)))
+            if g == layout.replica:
+                models.append(group)
     for p in range(mp):
         group = dist.new_group(list(range(p, world, mp)))
         if p == layout.part:
             replica = group
-    return model, replica
+    return models, replica
 
 
 def _checkpoint(out_dir: Path, rank: int, epoch: int) -> Path:
@@ -170,7 +181,7 @@ def train_distributed(
     model_parallel: ranks per model group (default: all of them, pure column partitioning).
     kernels: "torch" runs the PyTorch step (what CUDA ranks run) on CPU too, so gloo tests cover
     the GPU path's code; by default CPU ranks run the numba step (torch_engine.batched_workers)
-    in params.threads Hogwild threads when model_parallel is 1, in one thread otherwise.
+    in params.threads Hogwild threads (one when there are both column slices and replicas).
     progress: called on each rank with (words, loss), the words scaled by the number of replicas
     to estimate the whole job's progress (the CLI passes one only on rank 0). Returns this rank's
     statistics (layout, parameter bytes, words trained, mean loss of the last epoch).
@@ -188,25 +199,36 @@ def train_distributed(
     model_parallel = model_parallel or world
     check_layout(world, model_parallel, params.vector_size)
     layout = Layout(rank, world, model_parallel)
-    model, replica = _groups(layout)
+    # Hogwild threads per rank (numba on CPU). Not with column slices *and* replicas: a thread
+    # waiting in its all_reduce could then wait on a rank paused for a replica synchronisation
+    # that waits on this rank's paused threads.
+    numba = device.type == "cpu" and kernels != "torch"
+    mixed = model_parallel > 1 and layout.replicas > 1
+    threads = max(1, params.threads) if numba and not mixed else 1
+    models, replica = _groups(layout, threads)
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     columns = layout.columns(params.vector_size)
     syn0, syn1 = init_vectors(len(corpus.vocab), params.vector_size, columns, params.seed, device)
 
-    def reduce_scores(scores: torch.Tensor) -> None:
-        dist.all_reduce(scores, group=model)
-
-    reduce = reduce_scores if model_parallel > 1 else None
+    reduces = None
+    if model_parallel > 1:
+        reduces = [partial(dist.all_reduce, group=group) for group in models]
     # Same seed within a model group (identical batches), another one per replica.
     seed = params.seed * 7919 + layout.replica
-    workers = batched_workers(corpus.vocab, params, syn0, syn1, seed, reduce, kernels)
+    workers = batched_workers(corpus.vocab, params, syn0, syn1, seed, reduces, kernels)
     shards = list(corpus.shards())
     batch_words = step_words(shards, batch_words)
+    # Chunk i goes to worker i mod (G x T): replica r's threads take workers r*T .. r*T + T - 1.
+    parts = layout.replicas * len(workers)
+    mine = range(layout.replica * len(workers), (layout.replica + 1) * len(workers))
     n_chunks = sum(-(-s.shape[0] // batch_words) for s in shards)
-    common_steps = n_chunks // layout.replicas  # steps every replica takes in an epoch
-    per_epoch = count_words(shards, batch_words, layout.replica, layout.replicas)
+    common_steps = min(  # steps every replica takes in an epoch
+        sum(len(range(r * len(workers) + t, n_chunks, parts)) for t in range(len(workers)))
+        for r in range(layout.replicas)
+    )
+    per_epoch = sum(count_words(shards, batch_words, part, parts) for part in mine)
     lr_scale = layout.replicas  # averaging divides each replica's updates by G: step G x bigger
     schedule = Schedule(
         params.start_alpha * lr_scale, params.min_alpha * lr_scale, per_epoch * params.epochs
@@ -236,7 +258,7 @@ def train_distributed(
         if layout.replicas > 1 and batch is not None:
             touched[0][batch.inputs] = 1
             touched[1][batch.targets.reshape(-1)] = 1
-        return steps <= common_steps and steps % sync_every == 0
+        return layout.replicas > 1 and steps <= common_steps and steps % sync_every == 0
 
     report = progress
     if progress is not None and layout.replicas > 1:  # show the job's words, not this replica's
@@ -251,13 +273,13 @@ def train_distributed(
             _, done = load_checkpoint(_checkpoint(out_dir, rank, first_epoch), workers)
     for epoch in range(first_epoch, params.epochs):
         steps = 0
-        stream = chunks(shards, batch_words, layout.replica, layout.replicas)
-        done, loss = run_epoch(workers, stream, schedule, done, report, after_step, synchronise)
+        streams = [chunks(shards, batch_words, part, parts) for part in mine]
+        done, loss = run_epoch(workers, streams, schedule, done, report, after_step, synchronise)
         synchronise()
         save_checkpoint(_checkpoint(out_dir, rank, epoch + 1), workers, epoch + 1, done)
         dist.barrier()
         _checkpoint(out_dir, rank, epoch).unlink(missing_ok=True)  # keep the last one only
-    _write_vectors(out_dir, corpus, syn0, layout, model)
+    _write_vectors(out_dir, corpus, syn0, layout, models[0])
     dist.barrier()
     return {
         "rank": rank,

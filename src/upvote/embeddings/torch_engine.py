@@ -198,25 +198,30 @@ def batched_workers(
     syn0: torch.Tensor,
     syn1neg: torch.Tensor,
     seed: int,
-    reduce: Callable[[torch.Tensor], None] | None = None,
+    reduces: list[Callable[[torch.Tensor], None]] | None = None,
     kernels: str | None = None,
 ) -> list[Worker]:
-    """One (sampler, step) per training thread over the same syn0 / syn1neg: numba on CPU
-    (params.threads Hogwild threads; one when `reduce` is set, whose collectives must run in the
-    same order on every rank), PyTorch on CUDA (one). kernels="torch" forces PyTorch on CPU too,
-    for tests and benchmarks of the GPU path's arithmetic."""
+    """One (sampler, step) per training thread over the same syn0 / syn1neg.
+
+    CPU: numba kernels, params.threads Hogwild threads, or one per entry of `reduces` (each
+    thread's partial scores are summed by its own reduce: collectives of different threads must
+    not interleave). CUDA: PyTorch, one thread. kernels="torch" forces PyTorch on CPU too, for
+    tests and benchmarks of the GPU path's arithmetic. Thread t's sampler is seeded from
+    (seed, t): the same on every rank of a model group.
+    """
     if syn0.device.type == "cpu" and kernels != "torch":
         from upvote.embeddings.numba_steps import NumbaSampler, NumbaStep  # no numba on GPU boxes
 
-        threads = 1 if reduce is not None else max(1, params.threads)
+        reduces = reduces or [None] * max(1, params.threads)
         return [
             (
                 NumbaSampler(vocab, params, seed * 1_000_003 + thread),
                 NumbaStep(syn0, syn1neg, params.sg, params.cbow_mean, reduce, ROW_CAP),
             )
-            for thread in range(threads)
+            for thread, reduce in enumerate(reduces)
         ]
     sampler = Sampler(vocab, params, syn0.device, seed)
+    reduce = reduces[0] if reduces else None
     return [(sampler, Step(syn0, syn1neg, params.sg, params.cbow_mean, reduce))]
 
 
@@ -274,35 +279,37 @@ class Schedule:
 
 def run_epoch(
     workers: list[Worker],
-    stream: Iterator[torch.Tensor],
+    streams: list[Iterator[torch.Tensor]],
     schedule: Schedule,
     done_words: int,
     progress: Progress | None = None,
     after_step: Callable[[Batch | None], bool] | None = None,
     synchronise: Callable[[], None] | None = None,
 ) -> tuple[int, float]:
-    """Train on one pass of `stream`; returns (words done so far, mean loss per example).
+    """Train on one pass of the streams (one per worker); returns (words done so far, mean loss
+    per example).
 
-    Each worker is a thread taking the next chunk (Hogwild: steps of different threads update
-    the shared rows without locks, as word2vec.c's threads do; numba kernels release the GIL).
-    after_step(batch) runs under a lock after every step; when it returns True, synchronise()
-    runs once every worker has finished its step and before any starts another.
+    Each worker is a thread on its own stream (Hogwild: steps of different threads update the
+    shared rows without locks, as word2vec.c's threads do; numba kernels release the GIL). A
+    thread's learning rate follows its own position (its words x the number of threads), so it
+    does not depend on timing: ranks that must take identical steps do. after_step(batch) runs
+    under a lock after every step; when it returns True, synchronise() runs once every worker has
+    finished its step and before any starts another.
     """
-    chunks_iter = iter(stream)
     lock = threading.Condition()
     state = {"done": done_words, "loss": 0.0, "examples": 0, "active": 0, "paused": False}
     failures: list[BaseException] = []
 
-    def work(sampler, step) -> None:
-        while True:
+    def work(sampler, step, stream) -> None:
+        own_words = 0
+        for chunk in stream:
             with lock:
                 while state["paused"]:
                     lock.wait()
-                chunk = None if failures else next(chunks_iter, None)
-                if chunk is None:
+                if failures:
                     return
-                lr = schedule.lr(state["done"])
                 state["active"] += 1
+            lr = schedule.lr(done_words + len(workers) * own_words)
             try:
                 batch = sampler.batch(chunk.to(sampler.device, non_blocking=True))
                 loss, n = step(batch, lr) if batch is not None else (0.0, 0)
@@ -315,6 +322,7 @@ def run_epoch(
                 state["active"] -= 1
                 lock.notify_all()
                 words = int((chunk >= 0).sum())
+                own_words += words
                 state["done"] += words
                 state["loss"] += loss
                 state["examples"] += n
@@ -329,18 +337,21 @@ def run_epoch(
                         state["paused"] = False
                         lock.notify_all()
 
-    def guarded(sampler, step) -> None:
+    def guarded(sampler, step, stream) -> None:
         try:
-            work(sampler, step)
+            work(sampler, step, stream)
         except BaseException as error:  # re-raised in the caller's thread below
             with lock:
                 failures.append(error)
                 lock.notify_all()
 
     if len(workers) == 1:
-        work(*workers[0])  # in the caller's thread: exceptions propagate as they are
+        work(*workers[0], streams[0])  # in the caller's thread: exceptions propagate as they are
     else:
-        threads = [threading.Thread(target=guarded, args=w, daemon=True) for w in workers]
+        threads = [
+            threading.Thread(target=guarded, args=(*worker, stream), daemon=True)
+            for worker, stream in zip(workers, streams, strict=True)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -407,7 +418,8 @@ def train_arrays(
     if checkpoint is not None and checkpoint.exists():
         first_epoch, done = load_checkpoint(checkpoint, workers)
     for epoch in range(first_epoch, params.epochs):
-        done, _ = run_epoch(workers, chunks(shards, batch_words), schedule, done, progress)
+        streams = [chunks(shards, batch_words, t, len(workers)) for t in range(len(workers))]
+        done, _ = run_epoch(workers, streams, schedule, done, progress)
         if checkpoint is not None:
             save_checkpoint(checkpoint, workers, epoch + 1, done)
     return syn0.cpu().numpy(), syn1.cpu().numpy()
