@@ -8,7 +8,8 @@
 Big steps are what make a GPU fast and what wrecks word2vec quality (summed stale updates to
 frequent words). Each run: skip-gram, dim 100, window 5, negative 5, sample 1e-3, 1 epoch, the
 text8-style prefix; analogy (30k most frequent words), WS-353 and SimLex of the vectors, words/s.
---row-cap inf is plain summing of a row's updates (no cap).
+--row-cap inf is plain summing of a row's updates (no cap). On CPU the step runs as the numba
+kernels (numba_steps.py, the PyTorch step's arithmetic; one thread), on CUDA as PyTorch.
 """
 
 from __future__ import annotations
