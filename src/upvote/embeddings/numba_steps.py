@@ -9,8 +9,8 @@ single-process engine. These kernels do the same work without the per-op overhea
 The step is the torch Step's arithmetic exactly (a test compares them on the same batch): every
 gradient is computed from the vectors as they were at the start of the step, and a row hit more
 than ROW_CAP times has its summed update scaled down to ROW_CAP updates' worth. The sampler draws
-with word2vec.c's generator (word2vec.py), so a checkpoint only needs one integer of RNG state and
-the ranks of a model group, seeded alike, draw identical batches.
+with word2vec.c's generator (word2vec.py), so a checkpoint needs one integer of RNG state per
+thread and the ranks of a model group, seeded alike, draw identical batches.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from upvote.embeddings.word2vec import _draw_noise, _sentence, _window
 def _sample(tokens, keep, noise_prob, noise_alias, window, negative, state):
     """One chunk's examples: (inputs, pair_centre, targets, rng state), as torch_engine.Batch.
 
-    Documents (ended by -1) are sub-sampled as wholes; every kept word with at least one context
-    word inside its dynamic window and document becomes a centre with `negative` noise words.
+    Each document (ended by -1 or by the chunk's end) is sub-sampled; every kept word with at
+    least one context word inside its dynamic window and its document becomes a centre, with
+    `negative` noise words.
     """
     n = tokens.shape[0]
     sentence = np.empty(n, dtype=np.int64)
