@@ -21,6 +21,13 @@ COLUMNS: dict[str, str] = {
     "selection": "str",
 }
 
+# `selection`: how a row was sampled. Only `unfiltered` (every story of a period) and
+# `random_sample` rows are an unbiased picture of HN; the others over-represent popular stories
+# (`commented_only`: stories with >= 1 comment; `top_only`: daily top stories) or have no time.
+UNFILTERED = "unfiltered"
+SELECTIONS = (UNFILTERED, "random_sample", "commented_only", "top_only", "unknown")
+UNBIASED = (UNFILTERED, "random_sample")
+
 # Optional columns added by `upvote data pull --with-users` (today's values: they leak the future).
 USER_COLUMNS: dict[str, str] = {"author_karma": "Int64", "author_created": "datetime64[ns]"}
 
