@@ -66,11 +66,6 @@ SYNC_EVERY = 256  # steps between synchronisations of the data-parallel replicas
 GATHER_ROWS = 65_536  # rows per all_gather when writing the final vectors
 
 
-def is_distributed() -> bool:
-    """True when started by torchrun (or any launcher) with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 @dataclass(frozen=True)
 class Layout:
     """Where a rank sits: which model group (data replica) and which column slice it holds."""
