@@ -37,7 +37,7 @@ from upvote.embeddings.vectors import KeyedVectors
 
 
 def train(args: argparse.Namespace) -> None:
-    from upvote.embeddings import triton_engine
+    from upvote.embeddings.engines import gpu
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gpu-w2v-") as tmp:
@@ -52,12 +52,12 @@ def train(args: argparse.Namespace) -> None:
         tiny = encode_corpus(warm_up, Path(tmp) / "tiny", min_count=1)
         for model in args.model:
             params = Word2VecParams(sg=model == "sg", epochs=args.epochs, device=args.device)
-            triton_engine.train_triton(tiny, replace(params, epochs=1))  # compile
+            gpu.train_triton(tiny, replace(params, epochs=1))  # compile
             for programs in args.programs:
                 if args.device == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-                syn0, _ = triton_engine.train_triton(corpus, params, programs=programs)
+                syn0, _ = gpu.train_triton(corpus, params, programs=programs)
                 seconds = time.perf_counter() - t0  # train_triton ends with a copy to the host
                 vectors = syn0.astype(np.float16)
                 words_array = np.array(corpus.vocab.words)

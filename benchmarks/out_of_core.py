@@ -11,8 +11,9 @@ is `factor` times the cap (the vocabulary counts are scaled alike, so sub-sampli
 a bigger real corpus would cost only encoding time, which is not what is measured here.
 Training uses small settings (dim 16, window 2, negative 2, sample 1e-5) to read the whole corpus in
 minutes on 2 cores; memory does not depend on them beyond V x dim. --engine cpu is the default
-numba engine (upvote.embeddings.word2vec), --engine torch the batched PyTorch one (train_torch): the
-torch runtime alone needs ~250 MiB charged to the cgroup, so it needs a larger cap.
+numba engine (upvote.embeddings.engines.cpu), --engine torch the batched PyTorch one
+(engines.batched.train_torch): the torch runtime alone needs ~250 MiB charged to the cgroup, so it
+needs a larger cap.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def trainer(corpus_dir: str, engine: str) -> None:
     corpus = EncodedCorpus.open(corpus_dir)
     t0 = time.perf_counter()
     if engine == "torch":
-        from upvote.embeddings.torch_engine import train_torch
+        from upvote.embeddings.engines.batched import train_torch
 
         train_torch(corpus, replace(PARAMS, threads=1), batch_words=BATCH_WORDS)
     else:

@@ -23,8 +23,8 @@ import numpy as np
 from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams
-from upvote.embeddings import word2vec as w
 from upvote.embeddings.corpus import encode_corpus, iter_documents
+from upvote.embeddings.engines import cpu, cpu_kernels
 
 
 def alpha_schedule(offsets: np.ndarray, params: Word2VecParams):
@@ -46,15 +46,17 @@ def main() -> None:
         text = Path(tmp) / "c.txt"
         write_prefix(DEFAULT_CORPUS, None, text)
         corpus = encode_corpus(iter_documents(text), Path(tmp) / "enc", min_count=5)
-        weights = w.init_weights(len(corpus.vocab), params)
+        weights = cpu.init_weights(len(corpus.vocab), params)
         syn0, syn1neg, syn1 = weights["syn0"], weights["syn1neg"], weights["syn1"]
         keep = corpus.vocab.keep_probability(params.sample)
         prob, alias = corpus.vocab.noise_table(params.ns_exponent)
-        codes, points, lengths = w.huffman(corpus.vocab.counts)
+        codes, points, lengths = cpu_kernels.huffman(corpus.vocab.counts)
         shards = list(corpus.shards())
-        jobs = [(s, a, b) for s, x in enumerate(shards) for a, b in w._job_bounds(x, w.JOB_WORDS)]
+        jobs = [
+            (s, a, b) for s, x in enumerate(shards) for a, b in cpu.job_bounds(x, cpu.JOB_WORDS)
+        ]
         alpha_at = alpha_schedule(np.cumsum([0] + [len(x) for x in shards]), params)
-        per_round = max(1, args.round_words // w.JOB_WORDS)
+        per_round = max(1, args.round_words // cpu.JOB_WORDS)
         # sum: deltas added (Hogwild-like); mean: replicas averaged, each at G x the learning
         # rate (what distributed.py does now)
         share = lr_scale = 1 if args.combine == "sum" else args.replicas
@@ -65,11 +67,11 @@ def main() -> None:
             for r in range(args.replicas):  # each replica from the weights of the last sync
                 s0, s1 = base0.copy(), base1.copy()
                 for j, (s, a, b) in enumerate(mine[r][start : start + per_round]):
-                    w.sg_kernel(
+                    cpu_kernels.sg_kernel(
                         np.ascontiguousarray(shards[s][a:b]), s0, s1, keep, prob, alias,
                         params.window, params.negative, lr_scale * alpha_at(s, a),
                         lr_scale * alpha_at(s, b),
-                        w._job_seed(0, r, start + j), syn1, codes, points, lengths,
+                        cpu.job_seed(0, r, start + j), syn1, codes, points, lengths,
                     )  # fmt: skip
                 syn0 += (s0 - base0) / share  # the sync: every replica's delta is added
                 syn1neg += (s1 - base1) / share  # (or its G-th, averaging)

@@ -9,7 +9,7 @@ Big steps are what make a GPU fast and what wrecks word2vec quality (summed stal
 frequent words). Each run: skip-gram, dim 100, window 5, negative 5, sample 1e-3, 1 epoch, the
 text8-style prefix; analogy (30k most frequent words), WS-353 and SimLex of the vectors, words/s.
 --row-cap inf is plain summing of a row's updates (no cap). On CPU the step runs as the numba
-kernels (numba_steps.py, the PyTorch step's arithmetic; one thread), on CUDA as PyTorch.
+kernels (engines/batched_numba.py, the PyTorch step's arithmetic; one thread), on CUDA as PyTorch.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams
-from upvote.embeddings import torch_engine as engine
 from upvote.embeddings.corpus import encode_corpus, iter_documents
+from upvote.embeddings.engines import batched
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--max-words", type=int, default=3_000_000)
     parser.add_argument("--batch-words", default="512,4096")
-    parser.add_argument("--row-cap", default=str(engine.ROW_CAP), help="e.g. 16,inf")
+    parser.add_argument("--row-cap", default=str(batched.ROW_CAP), help="e.g. 16,inf")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     params = replace(Word2VecParams(), device=args.device, threads=1)
@@ -42,10 +42,9 @@ def main() -> None:
         words = write_prefix(args.corpus, args.max_words, text)
         corpus = encode_corpus(iter_documents(text), Path(tmp) / "encoded", min_count=5)
         for cap in [float(c) for c in args.row_cap.split(",")]:
-            engine.ROW_CAP = cap
             for batch_words in [int(b) for b in args.batch_words.split(",")]:
                 t0 = time.perf_counter()
-                syn0, _ = engine.train_torch(corpus, params, batch_words=batch_words)
+                syn0, _ = batched.train_torch(corpus, params, batch_words=batch_words, row_cap=cap)
                 seconds = time.perf_counter() - t0
                 kv = KeyedVectors(corpus.vocab.words, syn0, corpus.vocab.counts)
                 row = {"batch_words": batch_words, "row_cap": cap, "seconds": round(seconds, 1)}

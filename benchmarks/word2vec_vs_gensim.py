@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,13 @@ from text8 import DEFAULT_CORPUS, quality, write_prefix
 
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
-from upvote.embeddings.word2vec import _draw_noise, _sentence, _sigmoid_grad, _window
+from upvote.embeddings.engines import cpu
+from upvote.embeddings.engines.primitives import (
+    draw_noise,
+    dynamic_window,
+    read_sentence,
+    sigmoid_grad,
+)
 
 
 @njit(nogil=True, fastmath=True)
@@ -51,11 +56,11 @@ def sg_pair_kernel(
     words = 0
     start = 0
     while start < n:
-        end, m, state = _sentence(tokens, start, keep, sentence, state)
+        end, m, state = read_sentence(tokens, start, keep, sentence, state)
         words += end - start
         alpha = alpha0 + (alpha1 - alpha0) * start / n
         for pos in range(m):
-            lo, hi, state = _window(pos, m, window, state)
+            lo, hi, state = dynamic_window(pos, m, window, state)
             centre = sentence[pos]
             for j in range(lo, hi):
                 if j == pos:
@@ -67,14 +72,14 @@ def sg_pair_kernel(
                         t = centre
                         label = 1
                     else:
-                        t, state = _draw_noise(state, noise_prob, noise_alias)
+                        t, state = draw_noise(state, noise_prob, noise_alias)
                         if t == centre:
                             continue
                         label = 0
                     f = np.float32(0.0)
                     for d in range(dim):
                         f += syn0[row, d] * syn1neg[t, d]
-                    g, example_loss = _sigmoid_grad(f, label, alpha)
+                    g, example_loss = sigmoid_grad(f, label, alpha)
                     loss += example_loss
                     examples += 1
                     for d in range(dim):
@@ -160,7 +165,7 @@ def main() -> None:
                         help="pair: word2vec.c's per-pair skip-gram kernel instead")  # fmt: skip
     args = parser.parse_args()
     if args.sg_kernel == "pair":  # swap the kernel the engine calls (an experiment, not an option)
-        sys.modules["upvote.embeddings.word2vec"].sg_kernel = sg_pair_kernel
+        cpu.sg_kernel = sg_pair_kernel  # train_epoch looks it up in engines.cpu
 
     results = []
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
@@ -184,9 +189,9 @@ def main() -> None:
                 for programs in args.gpu_programs:
                     suffix = ""
                     if programs is not None:  # an experiment: the engine's concurrency
-                        from upvote.embeddings import triton_engine
+                        from upvote.embeddings.engines import gpu  # needs triton
 
-                        triton_engine.PROGRAMS = programs
+                        gpu.PROGRAMS = programs
                         suffix = f" {programs} programs"
                     rows.append(run_ours(encoded, params, words, label + suffix))
                 gensim_rows = [r for r in rows if r["engine"].startswith("gensim")]

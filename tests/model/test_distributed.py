@@ -15,7 +15,7 @@ from test_torch_engine import PARAMS, neighbour_purity, planted_documents
 
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus
 from upvote.embeddings.distributed import Layout, check_layout
-from upvote.embeddings.torch_engine import train_torch
+from upvote.embeddings.engines.batched import train_torch
 from upvote.embeddings.vectors import KeyedVectors
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))

@@ -1,7 +1,7 @@
-"""The batched word2vec engine (torch_engine.py) on CPU, in both its kernels: PyTorch (what runs on
-CUDA) and numba (numba_steps.py, what runs on CPU). Both learn; they do the same arithmetic; they
-are exact where they must be (windows, documents, duplicate rows), deterministic and resumable; a
-missing GPU is refused clearly."""
+"""The batched word2vec engine (engines/batched.py) on CPU, in both its kernels: PyTorch
+(batched_torch.py, what runs on CUDA) and numba (batched_numba.py, what runs on CPU). Both learn;
+they do the same arithmetic; they are exact where they must be (windows, documents, duplicate
+rows), deterministic and resumable; a missing GPU is refused clearly."""
 
 import string
 from collections import Counter
@@ -12,20 +12,17 @@ import pytest
 import torch
 
 from upvote.embeddings.corpus import encode_corpus
-from upvote.embeddings.numba_steps import NumbaSampler, NumbaStep
-from upvote.embeddings.params import Word2VecParams
-from upvote.embeddings.torch_engine import (
+from upvote.embeddings.engines.batched import train_arrays, train_torch
+from upvote.embeddings.engines.batched_numba import NumbaSampler, NumbaStep
+from upvote.embeddings.engines.batched_torch import Sampler, Step, add_capped
+from upvote.embeddings.engines.torch_common import (
     ROW_CAP,
-    Sampler,
-    Step,
-    _add_capped,
     chunks,
     init_vectors,
     resolve_device,
     step_words,
-    train_arrays,
-    train_torch,
 )
+from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vocab import Vocab
 
 CLUSTERS, PER_CLUSTER = 12, 8
@@ -162,7 +159,7 @@ def test_a_row_moves_at_most_row_cap_updates_per_step():
     many = int(ROW_CAP) * 4
     rows = torch.tensor([1] * many + [2, 2])
     updates = torch.ones(many + 2, 2)
-    _add_capped(weight, rows, updates)
+    add_capped(weight, rows, updates)
     # Row 1: 4 x ROW_CAP updates of 1 are scaled to ROW_CAP; row 2: 2 updates are summed as is.
     assert weight.tolist() == [[0.0, 0.0], [ROW_CAP, ROW_CAP], [2.0, 2.0]]
 

@@ -45,7 +45,7 @@ def test_kernels_compile_for_an_h100():
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from upvote.embeddings.triton_engine import _window_kernel
+    from upvote.embeddings.engines.gpu import window_kernel
 
     ids, floats = "*i32", "*fp32"
     signature = {
@@ -58,7 +58,7 @@ def test_kernels_compile_for_an_h100():
         blocks = {"DIM": 100, "BLOCK_D": 128, "BLOCK_C": 16, "BLOCK_T": 16, "SG": sg}
         constexprs = blocks | {"CBOW_MEAN": True}
         signature |= dict.fromkeys(constexprs, "constexpr")
-        source = ASTSource(fn=_window_kernel, signature=signature, constexprs=constexprs)
+        source = ASTSource(fn=window_kernel, signature=signature, constexprs=constexprs)
         kernel = triton.compile(source, target=GPUTarget("cuda", 90, 32))
         assert len(kernel.asm["cubin"]) > 1000
         assert "red.global" in kernel.asm["ptx"]  # the in-place (atomic) row updates
@@ -67,7 +67,7 @@ def test_kernels_compile_for_an_h100():
 def test_draws_keep_windows_inside_documents(tmp_path):
     """The per-chunk draws the kernel reads: windows inside a document, noise from the vocab."""
     from upvote.embeddings.corpus import encode_corpus
-    from upvote.embeddings.triton_engine import Kernel
+    from upvote.embeddings.engines.gpu import Kernel
 
     corpus = encode_corpus(planted_documents(n_docs=200), tmp_path, min_count=1)
     params = replace(PARAMS, window=4, sample=1e-2)
@@ -126,7 +126,7 @@ def test_device_cuda_without_a_gpu_is_a_clear_error():
 def _interpreted(task: str, workdir: Path) -> dict:
     """Runs in the subprocess, with TRITON_INTERPRET=1."""
     from upvote.embeddings.corpus import encode_corpus
-    from upvote.embeddings.triton_engine import train_triton
+    from upvote.embeddings.engines.gpu import train_triton
 
     corpus = encode_corpus(planted_documents(), workdir / "corpus", min_count=1)
     if task in ("sg", "cbow"):

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.cli import app
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.engines.cpu import load_checkpoint
+from upvote.embeddings.engines.cpu_kernels import huffman
 from upvote.embeddings.vocab import EmptyVocabularyError, Vocab
-from upvote.embeddings.word2vec import huffman, load_checkpoint
 
 GROUPS, PER_GROUP = 6, 8
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.engines.common import ProgressBar
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
 from upvote.embeddings.vocab import EmptyVocabularyError
@@ -91,7 +92,7 @@ def train(
 
     Under torchrun (several processes) it trains with upvote.embeddings.distributed instead.
     """
-    from upvote.embeddings.word2vec import ProgressBar
+    # the engines load numba (word2vec) or torch (distributed): only `train` pays for them
     from upvote.embeddings.word2vec import train as train_vectors
 
     params = Word2VecParams(
@@ -133,7 +134,7 @@ def train(
             f"{encoded.n_tokens:,} tokens, {len(encoded.vocab):,} words in the vocabulary"
         )
         if distributed:
-            from upvote.embeddings.distributed import train_distributed
+            from upvote.embeddings.distributed import train_distributed  # torch: see above
 
             with ProgressBar(rank == 0, encoded.n_tokens * epochs) as progress:
                 train_distributed(

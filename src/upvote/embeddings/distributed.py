@@ -44,30 +44,26 @@ import torch
 import torch.distributed as dist
 
 from upvote.embeddings.corpus import EncodedCorpus
-from upvote.embeddings.params import Word2VecParams
-from upvote.embeddings.torch_engine import (
+from upvote.embeddings.engines.batched import (
     BATCH_WORDS,
-    Progress,
-    Schedule,
     batched_workers,
+    load_checkpoint,
+    run_epoch,
+    save_checkpoint,
+)
+from upvote.embeddings.engines.common import Progress, Schedule
+from upvote.embeddings.engines.torch_common import (
     chunks,
     count_words,
     init_vectors,
-    load_checkpoint,
     resolve_device,
-    run_epoch,
-    save_checkpoint,
     step_words,
 )
+from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
 
 SYNC_EVERY = 256  # steps between synchronisations of the data-parallel replicas (RESULTS.md)
 GATHER_ROWS = 65_536  # rows per all_gather when writing the final vectors
-
-
-def is_distributed() -> bool:
-    """True when started by torchrun (or any launcher) with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @dataclass(frozen=True)
@@ -160,7 +156,7 @@ def _write_vectors(
 
 
 def parameter_bytes(*tensors: torch.Tensor) -> int:
-    """Bytes of this rank's slices of syn0 and syn1neg (the V x D / N of the issue)."""
+    """Bytes of this rank's slices of syn0 and syn1neg: V x D / M of the full model for M slices."""
     return sum(t.element_size() * t.nelement() for t in tensors)
 
 
@@ -180,7 +176,7 @@ def train_distributed(
 
     model_parallel: ranks per model group (default: all of them, pure column partitioning).
     kernels: "torch" runs the PyTorch step (what CUDA ranks run) on CPU too, so gloo tests cover
-    the GPU path's code; by default CPU ranks run the numba step (torch_engine.batched_workers)
+    the GPU path's code; by default CPU ranks run the numba step (engines.batched.batched_workers)
     in params.threads Hogwild threads (one when there are both column slices and replicas).
     progress: called on each rank with (words, loss), the words scaled by the number of replicas
     to estimate the whole job's progress (the CLI passes one only on rank 0). Returns this rank's

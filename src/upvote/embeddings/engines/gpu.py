@@ -1,8 +1,8 @@
 """Word2vec on the GPU with word2vec.c's per-word SGD: one Triton kernel, thousands of sentences.
 
-Why not big batched steps (torch_engine.py)? A batched step computes thousands of updates from the
+Why not big batched steps (batched.py)? A batched step computes thousands of updates from the
 same stale vectors and sums them; frequent words then overshoot and quality collapses as steps
-grow (issue 3 measured analogy 0.169 at 4k pairs per step, 0.0 at 65k). word2vec.c instead
+grow (docs/word2vec.md has the measurements). word2vec.c instead
 applies each window's update before it reads the next one. This kernel keeps those semantics on
 the GPU, as BlazingText does (Gupta & Khare 2017): every Triton program walks its own stretch of
 the (sub-sampled) token stream word by word and updates syn0 / syn1neg in place, and thousands of
@@ -27,7 +27,7 @@ imported), where programs run one after another: exact sequential SGD, slow, use
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +36,15 @@ import triton
 import triton.language as tl
 
 from upvote.embeddings.corpus import EncodedCorpus
+from upvote.embeddings.engines.common import Progress, Schedule, write_atomically
+from upvote.embeddings.engines.torch_common import count_words, init_vectors, resolve_device
 from upvote.embeddings.params import Word2VecParams
-from upvote.embeddings.torch_engine import Schedule, count_words, init_vectors, resolve_device
 
 CHUNK_TOKENS = 1 << 23  # corpus tokens per launch (its random draws take ~50 bytes each)
 PROGRAMS = 8192  # Triton programs per launch: concurrent "threads" walking the stream
 # Scores are clipped to [-6, 6] as by word2vec.c's sigmoid table; saturated ones are not updated.
+# (primitives.MAX_EXP's value, not imported: primitives needs numba, which GPU boxes may lack.)
 MAX_EXP: tl.constexpr = tl.constexpr(6.0)
-
-Progress = Callable[[int, float], None]
 
 
 def interpreted() -> bool:
@@ -53,7 +53,7 @@ def interpreted() -> bool:
 
 
 @triton.jit
-def _window_kernel(
+def window_kernel(
     tokens,  # int32 [N]: sub-sampled ids, -1 between documents
     lo,  # int32 [N]: first context position of each centre (window drawn, document clipped)
     hi,  # int32 [N]: one past the last context position
@@ -204,7 +204,7 @@ class Kernel:
         losses = torch.zeros(grid, dtype=torch.float32, device=self.device)
         examples = torch.zeros(grid, dtype=torch.float32, device=self.device)
         p = self.params
-        _window_kernel[(grid,)](
+        window_kernel[(grid,)](
             tokens, lo, hi, noise, n, syn0, syn1neg, losses, examples, span, p.window,
             p.negative, alpha[0], (alpha[1] - alpha[0]) / n, **self.blocks,
         )  # fmt: skip
@@ -264,7 +264,6 @@ def train_triton(
                     progress(words, loss_sum / max(count, 1.0))
         if checkpoint is not None:
             state = {"syn0": syn0.cpu(), "syn1neg": syn1neg.cpu(), "epoch": epoch + 1}
-            tmp = checkpoint.with_suffix(".tmp")
-            torch.save({**state, "done_words": done}, tmp)
-            tmp.replace(checkpoint)
+            state["done_words"] = done
+            write_atomically(checkpoint, partial(torch.save, state))
     return syn0.cpu().numpy(), syn1neg.cpu().numpy()

@@ -1,15 +1,15 @@
-"""The batched engine's sampler and step on CPU, compiled with numba (torch_engine.py on CUDA).
+"""The batched engine's sampler and step on CPU, compiled with numba (batched_torch.py on CUDA).
 
 Distributed training (distributed.py) needs *batched* steps: under column partitioning every
 example's dot product is split across ranks and summed by one all_reduce per step. In PyTorch a
 512-word step on CPU is ~30 small tensor ops (gathers, bmm, unique, index_add_) and took ~3.9 ms
-for ~2,250 skip-gram pairs, ~120k words/s per rank, a seventh of one numba thread of the
-single-process engine. These kernels do the same work without the per-op overhead.
+for ~2,250 skip-gram pairs, far slower than one numba thread of the per-word engine
+(benchmarks/RESULTS.md). These kernels do the same work without the per-op overhead.
 
 The step is the torch Step's arithmetic exactly (a test compares them on the same batch): every
 gradient is computed from the vectors as they were at the start of the step, and a row hit more
 than ROW_CAP times has its summed update scaled down to ROW_CAP updates' worth. The sampler draws
-with word2vec.c's generator (word2vec.py), so a checkpoint needs one integer of RNG state per
+with word2vec.c's generator (primitives.py), so a checkpoint needs one integer of RNG state per
 thread and the ranks of a model group, seeded alike, draw identical batches.
 """
 
@@ -21,15 +21,20 @@ import numpy as np
 import torch
 from numba import njit
 
+from upvote.embeddings.engines.primitives import (
+    draw_noise,
+    dynamic_window,
+    logistic,
+    read_sentence,
+)
+from upvote.embeddings.engines.torch_common import ROW_CAP, Batch
 from upvote.embeddings.params import Word2VecParams
-from upvote.embeddings.torch_engine import Batch
 from upvote.embeddings.vocab import Vocab
-from upvote.embeddings.word2vec import _draw_noise, _sentence, _window
 
 
 @njit(nogil=True, cache=True)
 def _sample(tokens, keep, noise_prob, noise_alias, window, negative, state):
-    """One chunk's examples: (inputs, pair_centre, targets, rng state), as torch_engine.Batch.
+    """One chunk's examples: (inputs, pair_centre, targets, rng state), as torch_common.Batch.
 
     Each document (ended by -1 or by the chunk's end) is sub-sampled; every kept word with at
     least one context word inside its dynamic window and its document becomes a centre, with
@@ -43,10 +48,10 @@ def _sample(tokens, keep, noise_prob, noise_alias, window, negative, state):
     pairs = centres = 0
     start = 0
     while start < n:
-        end, m, state = _sentence(tokens, start, keep, sentence, state)
+        end, m, state = read_sentence(tokens, start, keep, sentence, state)
         start = end + 1  # past the -1 that ended the document
         for pos in range(m):
-            lo, hi, state = _window(pos, m, window, state)
+            lo, hi, state = dynamic_window(pos, m, window, state)
             if hi - lo < 2:
                 continue
             for c in range(lo, hi):
@@ -56,7 +61,7 @@ def _sample(tokens, keep, noise_prob, noise_alias, window, negative, state):
                     pairs += 1
             targets[centres, 0] = sentence[pos]
             for k in range(negative):
-                targets[centres, 1 + k], state = _draw_noise(state, noise_prob, noise_alias)
+                targets[centres, 1 + k], state = draw_noise(state, noise_prob, noise_alias)
             centres += 1
     return inputs[:pairs], pair_centre[:pairs], targets[:centres], state
 
@@ -103,15 +108,6 @@ def _scores(syn0, syn1, inputs, pair_centre, targets, sg, cbow_mean):
     return scores, hidden
 
 
-@njit(inline="always")
-def _logistic(f, label):
-    """(sigmoid(f), logistic loss of label) from one exp and one log1p, stable for any f."""
-    e = np.exp(-abs(f))
-    sigmoid = 1 / (1 + e) if f >= 0 else e / (1 + e)
-    softplus = np.log1p(e)  # -log sigmoid(f) = softplus - min(f, 0)
-    return sigmoid, softplus - min(f, 0) if label else softplus + max(f, 0)
-
-
 @njit(nogil=True, fastmath=True, cache=True)
 def _apply(syn0, syn1, inputs, pair_centre, targets, scores, hidden, sg, lr, row_cap, hits):
     """SGD on the (summed) scores: every gradient from the step's starting vectors, rows capped.
@@ -123,7 +119,7 @@ def _apply(syn0, syn1, inputs, pair_centre, targets, scores, hidden, sg, lr, row
     loss = 0.0
     for e in range(examples):  # scores become word2vec.c's g = (label - sigmoid(f)) * alpha
         for j in range(width):
-            sigmoid, example_loss = _logistic(scores[e, j], j == 0)
+            sigmoid, example_loss = logistic(scores[e, j], j == 0)
             loss += example_loss
             scores[e, j] = ((1 if j == 0 else 0) - sigmoid) * lr
     # neu1e from syn1 before any output row moves.
@@ -171,7 +167,7 @@ def _apply(syn0, syn1, inputs, pair_centre, targets, scores, hidden, sg, lr, row
 
 
 class NumbaSampler:
-    """torch_engine.Sampler's batches (same distribution, word2vec.c's generator) on CPU."""
+    """batched_torch.Sampler's batches (same distribution, word2vec.c's generator) on CPU."""
 
     device = torch.device("cpu")
 
@@ -202,7 +198,7 @@ class NumbaSampler:
 
 
 class NumbaStep:
-    """torch_engine.Step on CPU: the same arithmetic in two compiled kernels around `reduce`."""
+    """batched_torch.Step on CPU: the same arithmetic in two compiled kernels around `reduce`."""
 
     def __init__(
         self,
@@ -211,7 +207,7 @@ class NumbaStep:
         sg: bool,
         cbow_mean: bool,
         reduce: Callable[[torch.Tensor], None] | None = None,
-        row_cap: float = 16.0,
+        row_cap: float = ROW_CAP,
     ):
         self.syn0, self.syn1neg, self.sg, self.cbow_mean = syn0, syn1neg, sg, cbow_mean
         self.reduce, self.row_cap = reduce, np.float32(row_cap)
