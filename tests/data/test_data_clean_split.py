@@ -105,3 +105,36 @@ def test_stats_reports_counts_span_quantiles_and_selections(sample_stories):
         )
     missing = CliRunner().invoke(app, ["data", "stats", "--path", "/nonexistent/x.parquet"])
     assert missing.exit_code == 1 and "no such dataset or file" in missing.output
+
+
+def assert_one_line_error(result, *words: str) -> None:
+    """Failed, with an `Error: ...` line naming `words` and no traceback (a handled exit)."""
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_stats_on_a_csv_empty_or_foreign_file_is_a_one_line_error(tmp_path, sample_stories):
+    csv = tmp_path / "stories.csv"
+    sample_stories.head(3).to_csv(csv, index=False)
+    result = CliRunner().invoke(app, ["data", "stats", "--path", str(csv)])
+    assert_one_line_error(result, str(csv), "upvote data pull --source")
+
+    empty = tmp_path / "empty.parquet"
+    empty.touch()
+    result = CliRunner().invoke(app, ["data", "stats", "--path", str(empty)])
+    assert_one_line_error(result, str(empty), "empty")
+
+    text = tmp_path / "notes.parquet"
+    text.write_text("not parquet at all\n")
+    result = CliRunner().invoke(app, ["data", "stats", "--path", str(text)])
+    assert_one_line_error(result, str(text), "not a readable Parquet file")
+
+    other = tmp_path / "other.parquet"
+    pd.DataFrame({"word": ["a"], "count": [1]}).to_parquet(other)
+    result = CliRunner().invoke(app, ["data", "stats", "--path", str(other)])
+    assert_one_line_error(result, str(other), "missing column(s)")

@@ -245,7 +245,24 @@ def load_stories(path: Path | str | None = None) -> pd.DataFrame:
         return read_dataset(path)
     if not path.is_file():
         raise DataError(f"{path}: no such dataset or file")
-    df = pd.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".jsonl"):
+        raise DataError(
+            f"{path}: a {path.suffix.lower()[1:]} file is a source, not a dataset; "
+            f"import it with `upvote data pull --source {path}`, then run `upvote data stats`"
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (expected a Parquet file of stories)")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...: all mean "not Parquet"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable Parquet file ({reason})") from None
+    missing = [c for c in ("id", "title", "score", "time", "selection") if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: not a stories file: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, df.columns)) or 'none'})"
+        )
     return df.astype({c: t for c, t in (COLUMNS | USER_COLUMNS).items() if c in df.columns})
 
 
