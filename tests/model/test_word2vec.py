@@ -316,3 +316,47 @@ def test_cli_trains_with_hierarchical_softmax_only(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((out / "params.json").read_text())["hs"] is True
     assert group_precision(KeyedVectors.load_word2vec_format(out / "vectors.txt")) > 0.9
+
+
+def test_binary_files_named_like_text_are_refused_naming_the_file(tmp_path):
+    """A binary file named .txt or .gz used to train on junk and exit 0."""
+    rng = np.random.default_rng(0)
+    junk = rng.integers(0, 256, size=200_000, dtype=np.uint8).tobytes()
+    binary_txt = tmp_path / "model.txt"
+    binary_txt.write_bytes(b"%PDF-1.4 " + junk)
+    binary_gz = tmp_path / "weights.txt.gz"
+    with gzip.open(binary_gz, "wb") as f:
+        f.write(junk)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(("caf\xe9 " * 1000).encode("latin-1"))
+    for path in (binary_txt, binary_gz, latin1):
+        out = tmp_path / f"out-{path.name}"
+        args = ["train", str(path), "--out", str(out), "--min-count", "1"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+        assert str(path) in lines[0] and "not a text corpus" in lines[0]
+        assert not (out / "vectors.txt").exists()
+    with pytest.raises(CorpusError, match=r"weights\.txt\.gz: not a text corpus"):
+        iter_documents(binary_gz)
+
+
+def test_corpus_format_is_sniffed_from_content_not_name(tmp_path):
+    """text8 has no extension; a gzip file may lack .gz and a .gz file may be plain text."""
+    docs = planted_corpus(n_docs=300)
+    text = "\n".join(" ".join(doc) for doc in docs)
+    plain = tmp_path / "text8"
+    plain.write_text(text)
+    gzipped = tmp_path / "corpus.bin"
+    gzipped.write_bytes(gzip.compress(text.encode()))
+    mislabelled = tmp_path / "plain.gz"
+    mislabelled.write_text(text)
+    for path in (plain, gzipped, mislabelled):
+        assert [d.split() for d in iter_documents(path)] == docs, path
+    out = tmp_path / "out"
+    options = ["--min-count", "1", "--dim", "8", "--threads", "1"]
+    result = CliRunner().invoke(app, ["train", str(plain), "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    assert len(KeyedVectors.load(out / "vectors.npz")) == GROUPS * PER_GROUP

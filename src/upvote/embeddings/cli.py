@@ -60,7 +60,8 @@ def _tokenize_function(tokenizer: TokenizerName, documents, out: Path, vocab_siz
 def train(
     corpus: str = typer.Argument(
         ...,
-        help="Text file (.txt/.gz), Parquet file, a database URL with --query, or an encoded "
+        help="UTF-8 text file (plain or gzip: told by content, so text8 needs no suffix), "
+        "Parquet file, a database URL with --query, or an encoded "
         "corpus directory (a previous run's OUT/corpus) to skip encoding.",
     ),
     out: Path = typer.Option(..., "--out", help="Output directory."),

@@ -9,20 +9,25 @@ Training streams the shards through np.load(mmap_mode="r"), so memory does not g
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
 import shutil
+import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from upvote.embeddings.vocab import Vocab, count_words
 
-TEXT_SUFFIXES = (".txt", ".gz", ".text")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")  # text, but not one document per line
+PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 64 * 1024  # how much of a corpus file is checked for binary content
 PSEUDO_DOCUMENT_WORDS = 10_000  # a text8-style single line is cut into documents this long (gensim)
 READ_CHUNK_CHARS = 1 << 20
 SHARD_TOKENS = 10_000_000
@@ -34,16 +39,54 @@ class CorpusError(ValueError):
     """The corpus cannot be read or holds no usable text."""
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
+def _open_text(path: Path, gzipped: bool) -> io.TextIOBase:
+    if gzipped:
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
 
 
-def _iter_text_file(path: Path) -> Iterator[str]:
+def _binary_reason(data: bytes) -> str | None:
+    """Why ``data`` (the start of a file) is not UTF-8 text, or None when it is."""
+    nul = data.find(b"\0")
+    if nul >= 0:
+        return f"a NUL byte at offset {nul}"
+    try:  # incremental: a character cut by the end of the sample is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError as error:
+        return f"invalid UTF-8 at offset {error.start}"
+    return None
+
+
+def sniff(path: Path) -> str:
+    """What a corpus file holds, by its content rather than its name: "parquet", "gzip" (gzip
+    compressed UTF-8 text) or "text" (UTF-8 text). A binary file (NUL bytes or invalid UTF-8 in
+    the first SNIFF_BYTES, compressed or not) is a CorpusError naming the file."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    kind, sample = "text", head
+    if head.startswith(GZIP_MAGIC):
+        kind = "gzip"
+        try:
+            with gzip.open(path, "rb") as f:
+                sample = f.read(SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error) as error:
+            raise CorpusError(f"{path}: a corrupt gzip file ({error})") from None
+    reason = _binary_reason(sample)
+    if reason is not None:
+        what = "its decompressed content" if kind == "gzip" else "it"
+        raise CorpusError(
+            f"{path}: not a text corpus ({what} has {reason}); expected UTF-8 text, "
+            "gzip-compressed UTF-8 text or a Parquet file"
+        )
+    return kind
+
+
+def _iter_text_file(path: Path, gzipped: bool) -> Iterator[str]:
     """One document per line; a line longer than PSEUDO_DOCUMENT_WORDS words (text8) is cut into
     pseudo-documents of that many words, reading in bounded chunks (never the whole line)."""
-    with _open_text(path) as f:
+    with _open_text(path, gzipped) as f:
         words: list[str] = []
         tail = ""  # a word cut by the chunk boundary
         while chunk := f.read(READ_CHUNK_CHARS):
@@ -117,33 +160,39 @@ class Documents:
     column: str | None = None
     query: str | None = None
 
+    kind: str = field(default="sql", init=False)  # "sql", "parquet", "gzip" or "text"
+
     def __post_init__(self) -> None:
         if self.query is not None:
             return
         path = Path(self.source)
         if not path.exists():
             raise CorpusError(f"corpus not found: {path}")
-        if path.is_dir() or not path.name.endswith(TEXT_SUFFIXES + PARQUET_SUFFIXES):
+        if not path.is_file() or path.suffix.lower() in TABLE_SUFFIXES:
             raise CorpusError(
-                f"unknown corpus type: {path} (expected a text file {TEXT_SUFFIXES}, "
-                f"a Parquet file {PARQUET_SUFFIXES} or --query with a database URL)"
+                f"unknown corpus type: {path} (expected a UTF-8 text file, plain or gzip, a "
+                "Parquet file, an encoded corpus directory or --query with a database URL)"
             )
-        if path.name.endswith(PARQUET_SUFFIXES):
+        self.kind = sniff(path)  # the content decides, not the name (text8 has no suffix)
+        if path.name.endswith(PARQUET_SUFFIXES) and self.kind != "parquet":
+            raise CorpusError(f"{path}: not a Parquet file (no PAR1 magic bytes)")
+        if self.kind == "parquet":
             self.column = _parquet_column(path, self.column)
 
     def __iter__(self) -> Iterator[str]:
         if self.query is not None:
             return _iter_sql(str(self.source), self.query)
         path = Path(self.source)
-        if path.name.endswith(PARQUET_SUFFIXES):
+        if self.kind == "parquet":
             return _iter_parquet(path, self.column)
-        return _iter_text_file(path)
+        return _iter_text_file(path, gzipped=self.kind == "gzip")
 
 
 def iter_documents(
     source: str | Path, column: str | None = None, query: str | None = None
 ) -> Documents:
-    """Documents of a text file (.txt/.gz), a Parquet column, or an SQL query (source = DSN)."""
+    """Documents of a text file (plain or gzip, told apart by content), a Parquet column, or an
+    SQL query (source = DSN)."""
     return Documents(source, column, query)
 
 
