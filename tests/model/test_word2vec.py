@@ -360,3 +360,78 @@ def test_corpus_format_is_sniffed_from_content_not_name(tmp_path):
     result = CliRunner().invoke(app, ["train", str(plain), "--out", str(out), *options])
     assert result.exit_code == 0, result.output
     assert len(KeyedVectors.load(out / "vectors.npz")) == GROUPS * PER_GROUP
+
+
+def one_line_error(result, *words: str) -> str:
+    """The run failed with a handled `Error: ...` line naming `words`, and no traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def planted_text(tmp_path):
+    path = tmp_path / "planted.txt"
+    path.write_text("\n".join(" ".join(doc) for doc in planted_corpus(n_docs=200)))
+    return path
+
+
+def test_a_model_too_big_for_memory_is_refused_before_allocating(planted_text, tmp_path):
+    """`--dim 100000000` used to die in numpy with a MemoryError traceback."""
+    from upvote.embeddings.cli import memory_bytes
+
+    words = GROUPS * PER_GROUP
+    dim = max(100_000_000, 4 * memory_bytes() // (words * 4))  # one matrix alone: 4x the memory
+    out = tmp_path / "runs" / "big"
+    args = ["train", str(planted_text), "--out", str(out), "--min-count", "1", "--dim", str(dim)]
+    result = CliRunner().invoke(app, args)
+    line = one_line_error(result, f"--dim {dim}", "memory", f"{words} words")
+    assert "x 2 matrices" in line
+    assert not (tmp_path / "runs").exists()  # what the failed run created is gone
+
+
+def test_failed_run_removes_only_what_it_created(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    out = tmp_path / "new" / "out"
+    one_line_error(CliRunner().invoke(app, ["train", str(empty), "--out", str(out)]), "empty")
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.md").write_text("mine")
+    one_line_error(CliRunner().invoke(app, ["train", str(empty), "--out", str(kept)]), "empty")
+    assert [p.name for p in kept.iterdir()] == ["notes.md"]
+
+
+def test_absurd_alpha_and_negative_warn_naming_the_option(planted_text, tmp_path):
+    common = ["--min-count", "1", "--dim", "8", "--threads", "1"]
+    result = CliRunner().invoke(
+        app, ["train", str(planted_text), "--out", str(tmp_path / "a"), *common, "--alpha", "50"]
+    )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 1 and "--alpha 50" in warnings[0], result.stderr
+    # more noise words than the vocabulary has words: impossible, refused before training
+    out = tmp_path / "n"
+    result = CliRunner().invoke(
+        app, ["train", str(planted_text), "--out", str(out), *common, "--negative", "100000"]
+    )
+    assert "Warning: --negative 100000" in result.stderr
+    one_line_error(result, "--negative 100000", f"vocabulary has words ({GROUPS * PER_GROUP})")
+    assert not out.exists()
+    # large but possible: a warning, and training runs
+    big = tmp_path / "big.txt"
+    words = [word(group, i) for group in range(GROUPS) for i in range(PER_GROUP)]
+    words += [w + "z" for w in words]  # 96 words: letters only, as the word tokenizer keeps them
+    big.write_text("\n".join(" ".join(words[(i + j) % 96] for j in range(20)) for i in range(300)))
+    result = CliRunner().invoke(
+        app, ["train", str(big), "--out", str(tmp_path / "b"), *common, "--negative", "60"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("Warning: --negative 60") == 1
+    assert (tmp_path / "b" / "vectors.npz").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from enum import StrEnum
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
-from upvote.embeddings.engines.common import ProgressBar
+from upvote.embeddings.engines.common import ProgressBar, format_bytes
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
 from upvote.embeddings.vocab import EmptyVocabularyError
@@ -39,6 +40,90 @@ class Device(StrEnum):
 def _fail(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"Warning: {message}", err=True)
+
+
+MAX_USUAL_ALPHA = 1.0  # word2vec's start rates are 0.025 (skip-gram) and 0.05 (CBOW)
+MAX_USUAL_NEGATIVE = 50  # word2vec.c suggests 5-20 (2-5 for large corpora)
+
+
+def _warn_unusual(params: Word2VecParams) -> None:
+    """One line on stderr per option far outside its useful range (training still runs)."""
+    if params.alpha is not None and params.alpha > MAX_USUAL_ALPHA:
+        _warn(
+            f"--alpha {params.alpha:g} is far above word2vec's usual start rates (0.025 "
+            "skip-gram, 0.05 CBOW): training will likely diverge"
+        )
+    if params.negative > MAX_USUAL_NEGATIVE:
+        _warn(
+            f"--negative {params.negative} is far above the usual 5-20 noise words per example: "
+            f"each example costs {params.negative + 1} dot products and rare words drown"
+        )
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine, or the cgroup's limit when that is lower."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def _check_sizes(params: Word2VecParams, vocab_size: int, world: int, model_parallel: int) -> None:
+    """Refuse, before anything is allocated, a model that cannot fit in memory or a number of
+    noise words the vocabulary cannot supply."""
+    if params.negative >= vocab_size:
+        _fail(
+            f"--negative {params.negative} draws at least as many noise words per example as the "
+            f"vocabulary has words ({vocab_size:,}): use a much smaller --negative (usual: 5-20)"
+        )
+    matrices = 1 + (params.negative > 0) + params.hs
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world))) if world > 1 else 1
+    width = params.vector_size // model_parallel if world > 1 else params.vector_size
+    need = vocab_size * width * 4 * matrices * local
+    have = memory_bytes()
+    if need > have:
+        ranks = f" per rank x {local} ranks on this machine" if local > 1 else ""
+        _fail(
+            f"--dim {params.vector_size} needs {format_bytes(need)} ({vocab_size:,} words x "
+            f"{width:,} dims x 4 bytes x {matrices} matrices{ranks}), more than this machine's "
+            f"{format_bytes(have)} of memory: lower --dim (or shrink the vocabulary with "
+            "--min-count or --max-vocab)"
+        )
+
+
+class _Created:
+    """What a run creates under --out, removed again when the run fails: a failed run leaves no
+    empty or half-written folders, but keeps checkpoints (--resume continues from them)."""
+
+    KEEP = ("checkpoint.npz", "checkpoint-gpu.pt", "checkpoints")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.before = set(out.iterdir()) if out.is_dir() else None
+        self.parents = [p for p in reversed(out.parents) if not p.exists()]
+
+    def remove(self) -> None:
+        if not self.out.is_dir():
+            return
+        for path in set(self.out.iterdir()) - (self.before or set()):
+            if path.name in self.KEEP:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if self.before is None:
+            for directory in [self.out, *reversed(self.parents)]:
+                try:
+                    directory.rmdir()  # only when empty: kept checkpoints stay
+                except OSError:
+                    break
 
 
 def _tokenize_function(tokenizer: TokenizerName, documents, out: Path, vocab_size: int, resume):
@@ -111,15 +196,23 @@ def train(
         seed=seed,
         device=device.value,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # started by torchrun
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = world > 1  # started by torchrun
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        _warn_unusual(params)
     if distributed and tokenizer is TokenizerName.sentencepiece:
         _fail("under torchrun use --tokenizer word (each rank would train its own SentencePiece)")
-    rank = int(os.environ.get("RANK", "0"))
+    created = _Created(out)
+    out.mkdir(parents=True, exist_ok=True)
     # under torchrun every rank encodes its own copy (deterministic, so identical): no shared
     # file system or barrier needed before the process group exists
     encoded_dir = out / "corpus" / f"rank{rank}" if distributed else out / "corpus"
     try:
+        if distributed:
+            from upvote.embeddings.distributed import check_layout  # torch: see above
+
+            check_layout(world, model_parallel or world, dim)
         if (Path(corpus) / "meta.json").exists():  # already encoded, e.g. on shared storage
             encoded = EncodedCorpus.open(corpus)
         elif resume and (encoded_dir / "meta.json").exists():
@@ -134,19 +227,40 @@ def train(
         console.print(
             f"{encoded.n_tokens:,} tokens, {len(encoded.vocab):,} words in the vocabulary"
         )
+        _check_sizes(params, len(encoded.vocab), world, model_parallel or world)
         if distributed:
-            from upvote.embeddings.distributed import train_distributed  # torch: see above
+            from upvote.embeddings.distributed import describe_plan, train_distributed
 
+            if rank == 0:
+                local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+                for line in describe_plan(
+                    world, model_parallel or world, params, len(encoded.vocab), local
+                ):
+                    console.print(line, soft_wrap=True, highlight=False)
             with ProgressBar(rank == 0, encoded.n_tokens * epochs) as progress:
-                train_distributed(
+                stats = train_distributed(
                     encoded, params, out, progress if rank == 0 else None,
                     model_parallel=model_parallel, resume=resume,
                 )  # fmt: skip
             if rank == 0:
                 (out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
+                per_example = stats["loss"] / (1 + negative)
+                console.print(
+                    f"last epoch's loss {stats['loss']:.4f} per pair (rank 0's replica), "
+                    f"~{per_example:.4f} per logistic example (the single process's scale)",
+                    soft_wrap=True, highlight=False,
+                )  # fmt: skip
+                console.print(
+                    f"wrote {out / 'vectors.txt'} and {out / 'vectors.npz'} "
+                    f"({len(encoded.vocab):,} x {dim})"
+                )
             return
         vectors = train_vectors(encoded, params, checkpoint_dir=out, resume=resume, progress=True)
+    except typer.Exit:  # a _fail above (click's Exit is a RuntimeError: catch it first)
+        created.remove()
+        raise
     except (CorpusError, EmptyVocabularyError, ValueError, RuntimeError) as error:
+        created.remove()
         _fail(str(error))
     vectors.save_word2vec_format(out / "vectors.txt")
     vectors.save(out / "vectors.npz")

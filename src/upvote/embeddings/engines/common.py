@@ -5,6 +5,7 @@
 - Schedule: word2vec.c's linearly decaying learning rate.
 - write_atomically: how every checkpoint is written (a temp file renamed into place), so a kill
   mid-write leaves the previous checkpoint, never half a file.
+- format_bytes: sizes in the log and in error messages.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 Progress = Callable[[int, float], None]  # (corpus words done since the last call, mean loss)
+
+
+def format_bytes(n: float) -> str:
+    """1536 -> '1.5 KB' (binary units)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
 
 
 class ProgressBar:
