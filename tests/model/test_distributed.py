@@ -16,6 +16,7 @@ from test_torch_engine import PARAMS, neighbour_purity, planted_documents
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus
 from upvote.embeddings.distributed import Layout, check_layout
 from upvote.embeddings.engines.batched import train_torch
+from upvote.embeddings.engines.common import format_bytes
 from upvote.embeddings.vectors import KeyedVectors
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
@@ -191,3 +192,27 @@ def test_layout_places_ranks_in_model_groups_and_column_slices():
         check_layout(world=4, model_parallel=3, dim=99)
     with pytest.raises(ValueError, match="--dim 100 must be divisible"):
         check_layout(world=3, model_parallel=3, dim=100)
+
+
+@pytest.mark.slow
+def test_torchrun_says_what_runs_and_writes_what_one_process_writes(text, tmp_path):
+    """The log names the layout, threads, memory per rank and the loss's scale; --out holds
+    vectors.txt, vectors.npz and params.json as after a single-process run."""
+    out = tmp_path / "out"
+    options = [*CLI_OPTIONS, "--epochs", "1", "--threads", "2", "--model-parallel", "2"]
+    proc = torchrun("-m", "upvote", "embed", "train", str(text), "--out", str(out), *options)
+    log = proc.stdout
+    words = len(EncodedCorpus.open(out / "corpus" / "rank0").vocab)
+    assert "2 ranks = 1 replica(s) (data parallel) x 2 column slice(s)" in log, log
+    assert "8 of 16 dims each); 2 thread(s) per rank" in log
+    per_rank = words * 8 * 4 * 2
+    assert f"memory per rank ~{format_bytes(per_rank)} of parameters ({words:,} words x 8" in log
+    assert f"~{format_bytes(2 * per_rank)} for the 2 rank(s) on this machine" in log
+    assert "a single-process run shows the mean per logistic example, about 1/6 of it" in log
+    assert "per logistic example (the single process's scale)" in log
+    assert log.count("distributed: ") == 3  # rank 0 only
+    text_vectors = KeyedVectors.load_word2vec_format(out / "vectors.txt")
+    native = KeyedVectors.load(out / "vectors.npz")
+    assert native.index_to_key == text_vectors.index_to_key
+    np.testing.assert_allclose(native.vectors, text_vectors.vectors, rtol=1e-5, atol=1e-6)
+    assert json.loads((out / "params.json").read_text())["vector_size"] == 16

@@ -29,7 +29,7 @@ The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_pa
 Per-rank checkpoints are written after every epoch (DIR/checkpoints/rank*-epoch*.pt) and a rerun
 with resume=True continues from the last epoch every rank finished. The final vectors are gathered
 block by block into a file-backed array on rank 0 and written as DIR/vectors.txt, so no rank ever
-holds the full V x D matrix in memory.
+holds the full V x D matrix in memory, and as DIR/vectors.npz (native) as a single process does.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from upvote.embeddings.engines.batched import (
     run_epoch,
     save_checkpoint,
 )
-from upvote.embeddings.engines.common import Progress, Schedule
+from upvote.embeddings.engines.common import Progress, Schedule, format_bytes
 from upvote.embeddings.engines.torch_common import (
     chunks,
     count_words,
@@ -100,6 +100,51 @@ def check_layout(world: int, model_parallel: int, dim: int) -> None:
         raise ValueError(f"--dim {dim} must be divisible by --model-parallel {model_parallel}")
 
 
+def threads_per_rank(layout: Layout, threads: int, device: str, kernels: str | None) -> int:
+    """Hogwild threads per rank (numba on CPU). Not with column slices *and* replicas: a thread
+    waiting in its all_reduce could then wait on a rank paused for a replica synchronisation
+    that waits on this rank's paused threads."""
+    numba = device == "cpu" and kernels != "torch"
+    mixed = layout.model_parallel > 1 and layout.replicas > 1
+    return max(1, threads) if numba and not mixed else 1
+
+
+def rank_parameter_bytes(vocab_size: int, dim: int, model_parallel: int) -> int:
+    """Bytes of one rank's slices of syn0 and syn1neg (float32): 2 x V x D / M x 4."""
+    return 2 * vocab_size * (dim // model_parallel) * 4
+
+
+def describe_plan(
+    world: int,
+    model_parallel: int,
+    params: Word2VecParams,
+    vocab_size: int,
+    local_ranks: int | None = None,
+    kernels: str | None = None,
+) -> list[str]:
+    """What a torchrun job will run, in lines for the log: the layout, threads, memory per rank,
+    and what its loss means (it is not on the single process's scale)."""
+    layout = Layout(0, world, model_parallel)
+    width = params.vector_size // model_parallel
+    threads = threads_per_rank(layout, params.threads, params.device, kernels)
+    per_rank = rank_parameter_bytes(vocab_size, params.vector_size, model_parallel)
+    local = local_ranks or world
+    k = params.negative
+    return [
+        f"distributed: {world} ranks = {layout.replicas} replica(s) (data parallel) x "
+        f"{model_parallel} column slice(s) (model parallel, {width} of {params.vector_size} "
+        f"dims each); {threads} thread(s) per rank; backend "
+        f"{'nccl' if params.device == 'cuda' else 'gloo'}",
+        f"distributed: memory per rank ~{format_bytes(per_rank)} of parameters "
+        f"({vocab_size:,} words x {width} dims x 4 bytes x 2 matrices), "
+        f"~{format_bytes(per_rank * local)} for the {local} rank(s) on this machine",
+        f"distributed: the loss shown is rank 0's replica's mean per (centre, context) pair of "
+        f"its 1 + {k} logistic losses summed (the batched engine); a single-process run shows "
+        f"the mean per logistic example, about 1/{k + 1} of it: compare the two by their "
+        "vectors, not their losses",
+    ]
+
+
 def _groups(
     layout: Layout, threads: int
 ) -> tuple[list[dist.ProcessGroup | None], dist.ProcessGroup | None]:
@@ -136,7 +181,8 @@ def _resume_epoch(out_dir: Path, layout: Layout, epochs: int) -> int:
 def _write_vectors(
     out_dir: Path, corpus: EncodedCorpus, syn0: torch.Tensor, layout: Layout, model
 ) -> None:
-    """Gather the column slices of model group 0 into DIR/vectors.txt (word2vec text format)."""
+    """Gather the column slices of model group 0 into DIR/vectors.txt (word2vec text format) and
+    DIR/vectors.npz (native), the files a single-process run writes."""
     if layout.replica != 0:
         return
     vocab, mp = corpus.vocab, layout.model_parallel
@@ -152,7 +198,9 @@ def _write_vectors(
             full[start : start + block.shape[0]] = torch.cat(parts, 1).cpu().numpy()
     if full is not None:
         full.flush()
-        KeyedVectors(vocab.words, full, vocab.counts).save_word2vec_format(out_dir / "vectors.txt")
+        vectors = KeyedVectors(vocab.words, full, vocab.counts)
+        vectors.save_word2vec_format(out_dir / "vectors.txt")
+        vectors.save(out_dir / "vectors.npz")  # as the single process writes it
 
 
 def parameter_bytes(*tensors: torch.Tensor) -> int:
@@ -172,7 +220,7 @@ def train_distributed(
     sync_every: int = SYNC_EVERY,
     kernels: str | None = None,
 ) -> dict:
-    """Train on every rank of a torchrun job; rank 0 writes DIR/vectors.txt.
+    """Train on every rank of a torchrun job; rank 0 writes DIR/vectors.txt and DIR/vectors.npz.
 
     model_parallel: ranks per model group (default: all of them, pure column partitioning).
     kernels: "torch" runs the PyTorch step (what CUDA ranks run) on CPU too, so gloo tests cover
@@ -195,12 +243,7 @@ def train_distributed(
     model_parallel = model_parallel or world
     check_layout(world, model_parallel, params.vector_size)
     layout = Layout(rank, world, model_parallel)
-    # Hogwild threads per rank (numba on CPU). Not with column slices *and* replicas: a thread
-    # waiting in its all_reduce could then wait on a rank paused for a replica synchronisation
-    # that waits on this rank's paused threads.
-    numba = device.type == "cpu" and kernels != "torch"
-    mixed = model_parallel > 1 and layout.replicas > 1
-    threads = max(1, params.threads) if numba and not mixed else 1
+    threads = threads_per_rank(layout, params.threads, device.type, kernels)
     models, replica = _groups(layout, threads)
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
