@@ -3,12 +3,14 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from upvote.cli import app
 from upvote.tokenizer import SentencePieceTokenizer, WordTokenizer
+from upvote.tokenizer.sentencepiece import bounded_pieces
 
 
 def flat(output: str) -> str:
@@ -106,3 +108,33 @@ def test_cli_errors_name_the_problem(tmp_path):
     result = runner.invoke(app, ["tokenizer", "encode", "-m", str(tmp_path / "none"), "x"])
     assert result.exit_code != 0
     assert "no tokenizer" in flat(result.output)
+
+
+def one_line_corpus(n_words: int = 200_000, distinct: int = 5000) -> str:
+    """text8-like: one line of Zipf-distributed words (letters only), ~1.4 MB."""
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, size=rng.integers(3, 9))) for _ in range(distinct)]
+    return " ".join(words[i] for i in rng.zipf(1.2, size=n_words) % distinct)
+
+
+def test_one_line_corpus_trains_the_requested_vocabulary(tmp_path):
+    """SentencePiece skips "sentences" over 4,192 bytes: a one-line corpus (text8) used to give a
+    couple of hundred pieces (or none at all) for --vocab-size 2000."""
+    tok = SentencePieceTokenizer.train([one_line_corpus()], vocab_size=2000)
+    assert len(tok) == 2000 and tok.meta["trained_on"] == 1
+    text8 = tmp_path / "text8.txt"
+    text8.write_text(one_line_corpus())
+    out = tmp_path / "tok"
+    args = ["tokenizer", "train", "-i", str(text8), "--vocab-size", "2000", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2000 pieces from 1 texts" in result.output
+
+
+def test_long_texts_are_cut_at_spaces_into_bounded_pieces():
+    text = "ünïcode " * 3000 + "x" * 5000 + " tail"
+    pieces = list(bounded_pieces(text, limit=1000))
+    assert all(len(piece.encode()) <= 1000 for piece in pieces)
+    assert "".join(" ".join(pieces).split()) == "".join(text.split())
+    assert list(bounded_pieces("short text", limit=1000)) == ["short text"]

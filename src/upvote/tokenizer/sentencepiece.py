@@ -10,6 +10,36 @@ import sentencepiece as spm
 MODEL_FILE = "tokenizer.model"
 META_FILE = "tokenizer.json"
 THREADED_BATCH = 256  # from this many texts on, encode in C++ threads (measured crossover)
+# SentencePiece silently skips training "sentences" longer than max_sentence_length (4,192 bytes):
+# a one-line corpus such as text8 would train on almost nothing. Longer texts are cut at spaces
+# into pieces of at most this many UTF-8 bytes.
+MAX_SENTENCE_BYTES = 2048  # well below the limit: normalisation may grow a text
+
+
+def bounded_pieces(text: str, limit: int = MAX_SENTENCE_BYTES) -> Iterator[str]:
+    """``text`` cut at whitespace into pieces of at most ``limit`` UTF-8 bytes (a single word
+    longer than that is cut between characters)."""
+    if len(text) * 4 <= limit or len(text.encode()) <= limit:  # UTF-8: at most 4 bytes a char
+        yield text
+        return
+    words: list[str] = []
+    size = 0
+    for word in text.split():
+        n = len(word.encode())
+        if n > limit:  # a pathological "word": cut it between characters
+            if words:
+                yield " ".join(words)
+                words, size = [], 0
+            step = limit // 4
+            yield from (word[i : i + step] for i in range(0, len(word), step))
+            continue
+        if words and size + 1 + n > limit:
+            yield " ".join(words)
+            words, size = [], 0
+        size += n + (1 if words else 0)
+        words.append(word)
+    if words:
+        yield " ".join(words)
 
 
 class SentencePieceTokenizer:
@@ -37,7 +67,9 @@ class SentencePieceTokenizer:
         """Learn the pieces from ``texts`` (empty/None entries are skipped).
 
         ``hard_vocab_limit=False`` makes ``vocab_size`` an upper bound, so a tiny corpus (a test, a
-        first pull) still trains instead of failing with "vocab size too large".
+        first pull) still trains instead of failing with "vocab size too large". A text longer
+        than MAX_SENTENCE_BYTES (a text8-style one-line corpus) is cut at spaces into pieces that
+        SentencePiece does not skip (``bounded_pieces``).
         """
         count = 0
 
@@ -46,7 +78,7 @@ class SentencePieceTokenizer:
             for text in texts:
                 if isinstance(text, str) and text.strip():
                     count += 1
-                    yield text.replace("\n", " ")
+                    yield from bounded_pieces(text.replace("\n", " "))
 
         model = io.BytesIO()
         try:
