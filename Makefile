@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-dev lint format clean
+.PHONY: run test docs install install-dev lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,18 @@ run: install
 	$(BIN)/upvote train
 	$(BIN)/upvote serve --host 127.0.0.1 --port 8000
 
-## Lint, format check and the whole test suite
+## Lint, format check, the docs site and the whole test suite
 test: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(MAKE) --no-print-directory docs
 	$(BIN)/pytest
+
+## Build the docs site (mkdocs.yml, docs/) in strict mode: a broken link or anchor fails.
+## Not -q: with -q MkDocs 1.6 drops the warnings before --strict counts them, and passes.
+docs: install-dev
+	@site=$$(mktemp -d) && $(BIN)/mkdocs build --strict -d "$$site"; \
+	  status=$$?; rm -rf "$$site"; exit $$status
 
 format: install-dev
 	$(BIN)/ruff format src tests benchmarks
