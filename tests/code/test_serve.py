@@ -68,12 +68,32 @@ def test_same_story_same_prediction_in_every_endpoint(client):
         assert 0 <= row["p_reach_100"] <= 1
 
 
-def test_explain_gives_percentile_and_token_contributions(client):
-    response = client.post("/explain", json={"title": "Why Rust is faster than Python"})
+def test_explain_gives_words_factors_and_reaches_the_log(client):
+    story = {"title": "Why Rust is faster than Python", "url": "https://github.com/a/b"}
+    response = client.post("/explain", json={**story, "by": "pg", "time": "2016-09-20T10:00Z"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert 0 <= body["percentile"] <= 100
-    assert body["tokens"] and all(isinstance(t["contribution"], float) for t in body["tokens"])
+    assert [w["word"] for w in body["words"]] == story["title"].split()
+    factors = {f["factor"]: f for f in body["factors"]}
+    assert set(factors) == {"domain history", "author history", "time", "title form"}
+    assert factors["domain history"]["detail"].startswith("github.com/a")
+    assert factors["time"]["detail"] == "2016-09-20 10:00 UTC"
+    assert all(isinstance(f["contribution"], float) for f in body["factors"])
+    # the page's predictions are predictions too: they reach /logs
+    logs = client.get("/logs").json()["logs"]
+    assert [r["Input"]["title"] for r in logs] == [story["title"]]
+
+
+def test_url_field_absent_null_or_given_are_three_stories(client):
+    """Absent: url unknown (the MLX contract has none); null: a text post; or a domain."""
+    title = {"title": "A database in Rust"}
+    stories = [title, {**title, "url": None}, {**title, "url": "https://github.com/x/y"}]
+    rows = client.post("/predict", json={"stories": stories}).json()["predictions"]
+    scores = [row["predicted_log1p"] for row in rows]
+    assert len(set(scores)) == 3
+    mlx = client.post("/how_many_upvotes", json={"title": title["title"]}).json()["upvotes"]
+    assert mlx == pytest.approx(rows[0]["predicted_score"])
 
 
 def test_similar_words(client):

@@ -37,14 +37,21 @@ def test_submit_a_title_and_see_a_prediction(page, live_server, tmp_path):
     assert "upvote" in page.title()
     page.fill("#title", "Show HN: I wrote word2vec from scratch in PyTorch")
     page.fill("#url", "https://github.com/example/word2vec")
+    page.fill("#author", "pg")
+    page.fill("#time", "2016-09-20T14:30")
     page.click("#submit")
     page.wait_for_selector("#result:not([hidden])", timeout=15_000)
 
     assert re.fullmatch(r"\d+", page.inner_text("#score"))
-    assert re.fullmatch(r"\d+%", page.inner_text("#percentile"))
-    tokens = page.locator("#tokens li")
-    assert tokens.count() > 0
-    assert page.locator("#tokens .bar").count() == tokens.count()
+    assert re.fullmatch(r"[<>]?\d+%", page.inner_text("#percentile"))
+    words = page.locator("#words li .token").all_inner_texts()
+    # whole words, never SentencePiece's raw pieces or their marker
+    assert "word2vec" in words and not any("\u2581" in w for w in words)
+    assert page.locator("#words .bar").count() == len(words)
+    factors = page.inner_text("#factors")
+    for factor in ("domain history", "author history", "time", "title form"):
+        assert factor in factors
+    assert "2016-09-20 14:30 UTC" in factors and "Show HN" in factors
     assert page.is_hidden("#error")
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
 
@@ -56,3 +63,16 @@ def test_an_empty_title_shows_the_error(page, live_server):
     page.click("#submit")
     page.wait_for_selector("#error:not([hidden])", timeout=15_000)
     assert "title" in page.inner_text("#error")
+
+
+def test_an_error_clears_the_previous_answer(page, live_server):
+    page.goto(live_server + "/")
+    page.fill("#title", "Ask HN: How do you learn?")
+    page.check("#no-url")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=15_000)
+    assert "no url (a text post)" in page.inner_text("#factors")
+    page.fill("#title", "   ")
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+    assert page.is_hidden("#result")

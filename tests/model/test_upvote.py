@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 
 import upvote
 from upvote.cli import app
-from upvote.data import load_stories
+from upvote.data.dataset import load_stories
+from upvote.data.schema import UNBIASED
 from upvote.embeddings.params import Word2VecParams
 from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model, publish
-from upvote.model.features import UNBIASED, FeatureConfig, Featurizer
+from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.regressor import (
     INFER_BATCH,
     NumpyRegressor,
@@ -22,12 +23,14 @@ from upvote.model.regressor import (
     calibrate_reach,
     fit,
 )
-from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, prepare_data, train
+from upvote.model.splits import prepare_data
+from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, train
 from upvote.settings import get_settings
 
 SMALL = TrainOptions(
     max_rows=2500,
-    features=FeatureConfig(domain=True, time=True, length=True),  # every feature path
+    features=FeatureConfig(domain=True, time=True),  # every feature path
+    seeds=2,
     vocab_size=500,
     comments=False,
     word2vec=Word2VecParams(vector_size=16, min_count=2, epochs=1),
@@ -67,7 +70,7 @@ def model(trained):
 
 @pytest.fixture(scope="module")
 def test_titles() -> pd.DataFrame:
-    return prepare_data(load_stories(), SMALL).test
+    return prepare_data(load_stories(), max_rows=SMALL.max_rows).test
 
 
 def test_pipeline_publishes_a_complete_bundle(trained):
@@ -79,13 +82,24 @@ def test_pipeline_publishes_a_complete_bundle(trained):
     for name in ("report.md", "report.html", "calibration.png", "coverage.png", "loss_curves.png"):
         assert (report / name).stat().st_size > 0, name
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no staging left
-    for name in ("ours", "ablation", "tfidf_ridge", "constant"):
-        assert np.isfinite(results[name]["log_rmse"])
     # the constant is the train mean: its log RMSE is at least the test standard deviation
-    y = np.log1p(prepare_data(load_stories(), SMALL).test["score"].astype(float).clip(lower=0))
+    test = prepare_data(load_stories(), max_rows=SMALL.max_rows).test
+    y = np.log1p(test["score"].astype(float).clip(lower=0))
+    models = ("ours", "title_only", "metadata_only", "tfidf_ridge", "tfidf_metadata_ridge", "gbm")
+    for name in (*models, "constant"):
+        assert np.isfinite(results[name]["log_rmse"])
+    for name in models:
+        low, high = results[name]["spearman_ci"]
+        assert low <= results[name]["spearman"] <= high
+        assert 0 <= results[name]["auc_10"] <= 1
+    assert results["ours"]["n_10"] == int((y >= np.log1p(10)).sum())
+    seeds = results["ours"]["seeds"]["spearman"]
+    assert seeds["sd"] > 0  # two networks with different seeds differ
     assert results["constant"]["log_rmse"] >= y.std(ddof=0) - 1e-9
     assert results["constant"]["log_r2"] <= 1e-9
-    assert "ours (title vectors + domain + time + length)" in (report / "report.md").read_text()
+    markdown = (report / "report.md").read_text()
+    assert "ours: Wide & Deep (title vectors + history + time + era + form + domain)" in markdown
+    assert "TF-IDF + metadata ridge" in markdown and "gradient-boosted trees" in markdown
 
 
 def test_metadata_records_data_and_code(model, trained):
@@ -129,13 +143,25 @@ def test_extra_features_change_the_prediction(model):
     assert out["predicted_log1p"].iloc[0] != out["predicted_log1p"].iloc[1]
 
 
-def test_explain_covers_each_piece(model):
-    title = "Show HN: Rust database"
-    explanation = model.explain(title)
-    pieces = [piece for piece, _ in explanation]
-    assert "".join(pieces).replace("▁", " ").strip() == title
-    assert all(np.isfinite(c) for _, c in explanation)
-    assert any(c != 0 for _, c in explanation)
+def test_explain_speaks_in_words_and_factors(model):
+    story = {"title": "Show HN: Rust database", "url": "https://github.com/x/y", "by": "pg"}
+    explanation = model.explain(story)
+    assert [w for w, _ in explanation["words"]] == ["Show", "HN:", "Rust", "database"]
+    assert {name for name, _ in explanation["factors"]} == {
+        "domain history",
+        "author history",
+        "time",
+        "title form",
+    }
+    values = [c for _, c in explanation["words"] + explanation["factors"]]
+    assert all(np.isfinite(values)) and any(c != 0 for c in values)
+    # a bare title: same words, and the track records of an unknown url/author
+    assert [w for w, _ in model.explain("Show HN: Rust database")["words"]] == [
+        "Show",
+        "HN:",
+        "Rust",
+        "database",
+    ]
 
 
 def test_percentile_is_monotone(model):
@@ -146,11 +172,11 @@ def test_percentile_is_monotone(model):
 
 def test_prepare_data_keeps_test_unbiased_and_after_train():
     stories = load_stories()
-    data = prepare_data(stories, TrainOptions())
+    data = prepare_data(stories)
     assert data.train["time"].max() <= data.valid["time"].min()
     assert data.valid["time"].max() <= data.test["time"].min()
     assert set(data.train["selection"]) | set(data.test["selection"]) <= set(UNBIASED)
-    every = prepare_data(stories, TrainOptions(rows="all", features=FeatureConfig(selection=True)))
+    every = prepare_data(stories, rows="all")
     pd.testing.assert_frame_equal(every.test, data.test)
     assert len(every.train) > len(data.train)
     assert (every.train["time"].dropna() < data.valid["time"].min()).all()
@@ -319,9 +345,15 @@ def test_records_path_matches_the_dataframe_path(model, columns, time_format):
 )
 def test_numpy_inference_equals_the_torch_network(model, extras, regressor):
     """Every head of the numpy forward pass = the torch module in eval mode, on real titles."""
-    features = FeatureConfig(domain=extras, time=extras, length=extras)
-    featurizer = Featurizer(model.featurizer.tokenizer, model.vectors.key_to_index, features)
-    data = prepare_data(load_stories(), SMALL)
+    features = FeatureConfig(domain=extras, time=extras, history=extras, era=extras, form=extras)
+    featurizer = Featurizer(
+        model.featurizer.tokenizer,
+        model.vectors.key_to_index,
+        features,
+        model.featurizer.history,
+        model.featurizer.text_score,
+    )
+    data = prepare_data(load_stories(), max_rows=SMALL.max_rows)
     y_train, y_valid = (
         np.log1p(d["score"].astype(float).clip(lower=0).to_numpy(np.float32))
         for d in (data.train, data.valid)

@@ -2,6 +2,9 @@
 
     <models_dir>/<version>/
         tokenizer/            SentencePiece model
+        history/              domain and author track records frozen at the data cutoff
+        text_score/           TF-IDF + ridge of the title's words (skops), an input of the network
+        baseline/             the fitted model instead of regressor.pt for `--model ridge|gbm`
         vectors.npz           our word2vec KeyedVectors (native format)
         regressor.pt          network weights
         model.json            feature + regressor config, quantile and reach calibration
@@ -25,9 +28,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from upvote.data.schema import UNFILTERED
 from upvote.embeddings import KeyedVectors
-from upvote.model.features import FeatureConfig, Featurizer, Stories
+from upvote.model.baselines import PointModel, load_baseline
+from upvote.model.features import FeatureConfig, Features, Featurizer, Stories
+from upvote.model.history import HistoryStore
+from upvote.model.metadata import (
+    FORM_NAMES,
+    author_key,
+    domain_key,
+    text,
+    title_form,
+    utc_times,
+)
 from upvote.model.regressor import NumpyRegressor, RegressorConfig, UpvoteNet
+from upvote.model.text_score import TextScore
 from upvote.settings import get_settings
 from upvote.tokenizer import SentencePieceTokenizer
 
@@ -38,39 +53,86 @@ class ModelNotFoundError(LookupError):
     """No such version in the registry (or no model trained yet)."""
 
 
+# The dense features each explanation factor sets to its training average (features.py's names).
+FACTOR_GROUPS = {
+    "domain history": ("url_unknown", "no_url", "domain_count", "domain_lift"),
+    "author history": ("author_known", "author_count", "author_lift"),
+    "time": ("era", "time_unknown"),
+    "title form": (
+        "show_hn",
+        "ask_hn",
+        "tell_hn",
+        "launch_hn",
+        "chars",
+        "question",
+        "digits",
+        "caps_share",
+        "year_tag",
+        "media_tag",
+        "pieces",
+    ),
+}
+
+
+def group_pieces(pieces: list[str]) -> list[tuple[str, list[int]]]:
+    """SentencePiece pieces -> whole words with the positions of their pieces (``▁`` starts a
+    word), so that explanations speak in words, not sub-word pieces."""
+    words: list[tuple[str, list[int]]] = []
+    for i, piece in enumerate(pieces):
+        if piece.startswith("\u2581") or not words:
+            words.append((piece.removeprefix("\u2581"), [i]))
+        else:
+            words[-1] = (words[-1][0] + piece, [*words[-1][1], i])
+    return [(w, p) for w, p in words if w.strip()]
+
+
 class UpvoteModel:
-    """Predict HN scores from titles (+ url/time).
+    """Predict HN scores from a story's title, url, author and time.
 
     >>> upvote.load_model().predict([{"title": "Show HN: a tiny database"}])
+
+    ``model`` is the fitted predictor: an ``UpvoteNet`` (kind "mlp", the default Wide & Deep
+    network) or one of ``baselines.py``'s ("ridge", "gbm"); all give the same five outputs.
     """
 
     def __init__(
         self,
         featurizer: Featurizer,
         vectors: KeyedVectors,
-        net: UpvoteNet,
+        model: UpvoteNet | PointModel,
         regressor: RegressorConfig,
         quantile_offsets: list[float],
         train_scores: np.ndarray,
         metadata: dict | None = None,
         reach_offset: float = 0.0,
         version: str = "unsaved",
+        dense_mean: np.ndarray | None = None,
     ) -> None:
         self.featurizer = featurizer
         self.vectors = vectors
-        self.net = net  # torch: kept for saving (and further training)
-        self.forward = NumpyRegressor.from_net(net)  # numpy: every prediction goes through it
+        self.net = model if isinstance(model, UpvoteNet) else None  # torch: kept for saving
+        self.baseline = None if self.net is not None else model
+        self.kind = "mlp" if self.net is not None else model.kind
+        # every prediction goes through ``forward``: numpy (see regressor.NumpyRegressor)
+        self.forward = NumpyRegressor.from_net(model) if self.net is not None else model
         self.regressor = regressor
         self.quantile_offsets = np.asarray(quantile_offsets, dtype=np.float32)
         self.reach_offset = float(reach_offset)
         self.train_scores = np.sort(np.asarray(train_scores, dtype=np.float64))
         self.metadata = metadata or {}
         self.version = version
+        n_dense = featurizer.config.n_dense
+        # the training rows' mean dense features: "no effect" in explanations
+        self.dense_mean = np.zeros(n_dense) if dense_mean is None else np.asarray(dense_mean)
 
     # -- prediction -------------------------------------------------------------------------
     def predict_log(self, stories: Stories) -> np.ndarray:
         """[N, 5]: mean, calibrated q10/q50/q90 (log1p scale, sorted), P(score >= reach)."""
-        raw = self.forward(self.featurizer.transform(stories, selection="unfiltered"))
+        return self.predict_log_features(self.featurizer.transform(stories, selection=UNFILTERED))
+
+    def predict_log_features(self, x: Features) -> np.ndarray:
+        """``predict_log`` of featurized stories (evaluation featurizes each split itself)."""
+        raw = self.forward(x)
         quantiles = np.sort(raw[:, 1:4] + self.quantile_offsets, axis=1)
         reach = 1.0 / (1.0 + np.exp(-(raw[:, 4] + self.reach_offset)))
         return np.column_stack([raw[:, 0], quantiles, reach])
@@ -99,23 +161,71 @@ class UpvoteModel:
             dict(zip(OUTPUT_COLUMNS, row, strict=True)) for row in self._outputs(stories).tolist()
         ]
 
-    def explain(self, title: str) -> list[tuple[str, float]]:
-        """Per piece: predicted log1p(score) minus the prediction with that piece's vector masked.
+    def explain(self, story: str | Mapping[str, Any]) -> dict[str, list[tuple[str, float]]]:
+        """What moved the prediction of log1p(score), in two lists of (name, contribution):
 
-        Positive = the piece pushes the prediction up. Pieces without a vector contribute 0.
+        - ``words``: each whole word of the title (among the first ``max_tokens`` pieces, the
+          ones the model reads): the prediction minus the prediction without that word;
+        - ``factors``: the domain's and author's track record, the time, the title's form: the
+          prediction minus the prediction with that group of features at its training average
+          (so "no effect" is 0).
+
+        Positive = pushes the prediction up. Works the same for every kind of model.
         """
-        pieces = self.featurizer.tokenizer.tokenize(title)
-        x = self.featurizer.transform([{"title": title}], selection="unfiltered")
-        width = x.tokens.shape[1]
-        n = min(len(pieces), width)
-        rows = np.zeros(n + 1, dtype=np.int64)
-        variants = x.take(rows)
-        variants.tokens = variants.tokens.copy()
-        for j in range(n):
-            variants.tokens[j + 1, j] = -1
-        pred = self.forward(variants)[:, 0]
-        contributions = [float(pred[0] - pred[j + 1]) for j in range(n)]
-        return list(zip(pieces, contributions + [0.0] * (len(pieces) - n), strict=True))
+        story = {"title": story} if isinstance(story, str) else dict(story)
+        title = text(story.get("title"))
+        limit = self.featurizer.config.max_tokens
+        words = [w for w, _ in group_pieces(self.featurizer.tokenizer.tokenize(title)[:limit])]
+        variants = [story]
+        for i in range(len(words)):
+            variants.append({**story, "title": " ".join(words[:i] + words[i + 1 :])})
+        x = self.featurizer.transform(variants, selection=UNFILTERED)
+        names = self.featurizer.config.dense_names
+        groups = [g for g, cols in FACTOR_GROUPS.items() if set(cols) & set(names)]
+        base = x.take(np.zeros(len(groups), dtype=np.int64))
+        base.dense = base.dense.copy()
+        for i, group in enumerate(groups):
+            columns = [names.index(n) for n in FACTOR_GROUPS[group] if n in names]
+            base.dense[i, columns] = self.dense_mean[columns]
+        pred = self.forward(x)[:, 0]
+        without = self.forward(base)[:, 0] if groups else np.zeros(0)
+        return {
+            "words": [(w, float(pred[0] - pred[i])) for i, w in enumerate(words, start=1)],
+            "factors": [(g, float(pred[0] - without[i])) for i, g in enumerate(groups)],
+        }
+
+    def describe(self, story: Mapping[str, Any]) -> dict[str, str]:
+        """Per explanation factor, in words, what the model knows of this story's context."""
+        out = {}
+        history = self.featurizer.history
+        if history is not None:
+            for factor, kind, key, thing in (
+                ("domain history", "domain", domain_key(story.get("url")), "domain"),
+                ("author history", "author", author_key(story.get("by")), "author"),
+            ):
+                table = history.tables[kind]
+                row = table.keys.get(key)
+                if not key:
+                    missing_url = kind == "domain" and "url" in story
+                    out[factor] = "no url (a text post)" if missing_url else f"{thing} not given"
+                elif row is None:
+                    out[factor] = f"{key}: no earlier story known"
+                else:
+                    count, total = table.counts[row], table.sums[row]
+                    out[factor] = (
+                        f"{key}: {count:.0f} earlier stories, typical score "
+                        f"{np.expm1(total / count):.0f} (until {history.cutoff[:10]})"
+                    )
+        when = utc_times([story.get("time")])[0]
+        out["time"] = "time not given" if np.isnat(when) else f"{str(when)[:16]} UTC"
+        form = title_form(text(story.get("title")))
+        prefixes = [
+            n.replace("_hn", " HN").title().replace("Hn", "HN")
+            for n, v in zip(FORM_NAMES[:4], form[:4], strict=True)
+            if v
+        ]
+        out["title form"] = ", ".join([*prefixes, f"{len(text(story.get('title')))} characters"])
+        return out
 
     def percentile(self, score: float) -> float:
         """Percent of the training stories (an unbiased sample of HN) scoring below ``score``."""
@@ -128,13 +238,22 @@ class UpvoteModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.featurizer.tokenizer.save(directory / "tokenizer")
+        if self.featurizer.history is not None:
+            self.featurizer.history.save(directory / "history")
+        if self.featurizer.text_score is not None:
+            self.featurizer.text_score.save(directory / "text_score")
         self.vectors.save(directory / "vectors.npz")
-        torch.save(self.net.state_dict(), directory / "regressor.pt")
+        if self.net is not None:
+            torch.save(self.net.state_dict(), directory / "regressor.pt")
+        else:
+            self.baseline.save(directory / "baseline")
         config = {
+            "kind": self.kind,
             "features": self.featurizer.config.to_dict(),
             "regressor": self.regressor.to_dict(),
             "quantile_offsets": self.quantile_offsets.tolist(),
             "reach_offset": self.reach_offset,
+            "dense_mean": [float(v) for v in self.dense_mean],
         }
         (directory / "model.json").write_text(json.dumps(config, indent=2))
         (directory / "metadata.json").write_text(json.dumps(self.metadata, indent=2, default=str))
@@ -145,22 +264,32 @@ class UpvoteModel:
     def load(cls, directory: str | Path, version: str | None = None) -> "UpvoteModel":
         directory = Path(directory)
         config = json.loads((directory / "model.json").read_text())
-        features = FeatureConfig(**config["features"])
+        features = FeatureConfig.from_dict(config["features"])
         regressor = RegressorConfig.from_dict(config["regressor"])
         tokenizer = SentencePieceTokenizer.load(directory / "tokenizer")
         vectors = KeyedVectors.load(directory / "vectors.npz")
-        net = UpvoteNet(vectors.vectors, features, regressor)
-        net.load_state_dict(torch.load(directory / "regressor.pt", weights_only=True))
+        history = None
+        if (directory / "history").is_dir():
+            history = HistoryStore.load(directory / "history")
+        text_score = None
+        if (directory / "text_score").is_dir():
+            text_score = TextScore.load(directory / "text_score")
+        if config.get("kind", "mlp") == "mlp":
+            model = UpvoteNet(vectors.vectors, features, regressor)
+            model.load_state_dict(torch.load(directory / "regressor.pt", weights_only=True))
+        else:
+            model = load_baseline(directory / "baseline")
         return cls(
-            Featurizer(tokenizer, vectors.key_to_index, features),
+            Featurizer(tokenizer, vectors.key_to_index, features, history, text_score),
             vectors,
-            net,
+            model,
             regressor,
             config["quantile_offsets"],
             np.load(directory / "scores.npy"),
             metadata=json.loads((directory / "metadata.json").read_text()),
             version=version or directory.name,
             reach_offset=config.get("reach_offset", 0.0),
+            dense_mean=config.get("dense_mean"),
         )
 
 

@@ -20,7 +20,10 @@ def train(
         False, "--quick", help="Small budget (seconds): 4000 rows, dim 32, few epochs. For tests."
     ),
     rows: str = typer.Option(
-        "unbiased", help="Training rows: 'unbiased' (default) or 'all' (+ selection feature)."
+        None, help="Training rows: 'unbiased' (default) or 'all' (+ selection feature)."
+    ),
+    history_rows: str = typer.Option(
+        None, help="Track records from 'all' dated stories (default) or only 'unbiased' ones."
     ),
     max_rows: int = typer.Option(
         None, min=100, help="Use only the N most recent unbiased stories."
@@ -28,72 +31,94 @@ def train(
     corpus: list[Path] = typer.Option(
         None, "--corpus", help="Extra text file(s) for word2vec, e.g. a text8-style Wikipedia."
     ),
-    comments: bool = typer.Option(True, help="Add the shipped comments to the word2vec corpus."),
-    vocab_size: int = typer.Option(
-        8000, min=50, help="SentencePiece vocabulary size (upper bound)."
+    comments: bool = typer.Option(
+        None, help="Add the shipped comments (2020: after the sample's test split) to word2vec."
     ),
-    dim: int = typer.Option(100, min=2, help="word2vec vector size."),
-    w2v_epochs: int = typer.Option(5, min=1, help="word2vec epochs."),
-    hidden: str = typer.Option("256,128", help="MLP widths, comma-separated."),
-    activation: str = typer.Option("gelu", help="gelu, relu, tanh or silu."),
-    dropout: float = typer.Option(0.2, min=0.0, max=0.9),
-    lr: float = typer.Option(2e-3, min=0.0),
-    epochs: int = typer.Option(40, min=1, help="Maximum regressor epochs (early stopping)."),
-    fine_tune: bool = typer.Option(False, help="Also train the word2vec vectors."),
-    wide: bool = typer.Option(False, help="Wide & Deep: add a linear part on the fields."),
-    domain: bool = typer.Option(False, help="Domain-of-url feature (hashed buckets)."),
-    time_features: bool = typer.Option(True, "--time/--no-time", help="Hour and weekday."),
-    length: bool = typer.Option(False, help="Title length features."),
+    vocab_size: int = typer.Option(None, min=50, help="SentencePiece vocabulary size (bound)."),
+    dim: int = typer.Option(None, min=2, help="word2vec vector size."),
+    w2v_epochs: int = typer.Option(None, min=1, help="word2vec epochs."),
+    hidden: str = typer.Option(None, help="MLP widths, comma-separated."),
+    activation: str = typer.Option(None, help="gelu, relu, tanh or silu."),
+    dropout: float = typer.Option(None, min=0.0, max=0.9),
+    lr: float = typer.Option(None, min=0.0),
+    epochs: int = typer.Option(None, min=1, help="Maximum regressor epochs (early stopping)."),
+    fine_tune: bool = typer.Option(None, help="Also train the word2vec vectors."),
+    wide: bool = typer.Option(None, help="Wide & Deep: a linear part beside the MLP."),
+    history: bool = typer.Option(None, help="The domain's and author's track records."),
+    form: bool = typer.Option(None, help="The title's form (Show HN, length, ...)."),
+    era: bool = typer.Option(None, help="The year, as a number (scores drift)."),
+    time_features: bool = typer.Option(None, "--time/--no-time", help="Hour of the week."),
+    domain: bool = typer.Option(None, help="The domain hashed into buckets, as a field."),
+    seeds: int = typer.Option(None, min=1, help="Networks trained for the report's mean +- sd."),
+    kind: str = typer.Option(
+        None, "--model", help="What to ship: mlp (Wide & Deep, default), ridge or gbm."
+    ),
     seed: int = typer.Option(None, help="Random seed (default: UPVOTE_SEED, 0)."),
 ) -> None:
-    """Train the upvote model on the pulled dataset (or the shipped sample) and publish it."""
-    from upvote.embeddings.params import Word2VecParams
-    from upvote.model.features import FeatureConfig
-    from upvote.model.regressor import ACTIVATIONS, RegressorConfig
-    from upvote.model.train import TrainOptions
+    """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
+
+    Every option left out keeps its default from TrainOptions / FeatureConfig / RegressorConfig.
+    """
+    from upvote.model.baselines import KINDS
+    from upvote.model.regressor import ACTIVATIONS
+    from upvote.model.train import TrainOptions, quick_options
     from upvote.model.train import train as run_training
     from upvote.settings import get_settings
 
+    def given(**values):
+        return {k: v for k, v in values.items() if v is not None}
+
     seed = get_settings().seed if seed is None else seed
-    try:
-        widths = tuple(int(w) for w in hidden.split(",") if w.strip())
-    except ValueError:
-        raise typer.BadParameter(f"{hidden!r} is not a comma-separated list of widths") from None
-    if activation not in ACTIVATIONS:
+    widths = None
+    if hidden is not None:
+        try:
+            widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+        except ValueError:
+            message = f"{hidden!r} is not a list of widths"
+            raise typer.BadParameter(message, param_hint="--hidden") from None
+    if kind is not None and kind not in KINDS:
+        raise typer.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--model")
+    if activation is not None and activation not in ACTIVATIONS:
         raise typer.BadParameter(
             f"choose one of {', '.join(ACTIVATIONS)}", param_hint="--activation"
         )
     for path in corpus or []:
         if not path.is_file():
             raise typer.BadParameter(f"{path}: no such file", param_hint="--corpus")
-    options = TrainOptions(
-        rows=rows,
-        max_rows=max_rows,
-        vocab_size=vocab_size,
-        comments=comments,
-        corpus=[str(p) for p in corpus or []],
-        word2vec=Word2VecParams(vector_size=dim, min_count=3, epochs=w2v_epochs, seed=seed),
-        features=FeatureConfig(domain=domain, time=time_features, length=length),
-        regressor=RegressorConfig(
-            hidden=widths,
-            activation=activation,
-            dropout=dropout,
-            lr=lr,
-            max_epochs=epochs,
-            fine_tune=fine_tune,
-            wide=wide,
+    defaults = TrainOptions()
+    options = replace(
+        defaults,
+        **given(
+            rows=rows,
+            history_rows=history_rows,
+            max_rows=max_rows,
+            vocab_size=vocab_size,
+            comments=comments,
+            seeds=seeds,
+            model=kind,
+            corpus=[str(p) for p in corpus] if corpus else None,
+        ),
+        word2vec=replace(defaults.word2vec, **given(vector_size=dim, epochs=w2v_epochs), seed=seed),
+        features=replace(
+            defaults.features,
+            **given(history=history, form=form, era=era, time=time_features, domain=domain),
+        ),
+        regressor=replace(
+            defaults.regressor,
+            **given(
+                hidden=widths,
+                activation=activation,
+                dropout=dropout,
+                lr=lr,
+                max_epochs=epochs,
+                fine_tune=fine_tune,
+                wide=wide,
+            ),
             seed=seed,
         ),
     )
     if quick:
-        options = replace(
-            options,
-            max_rows=max_rows or 4000,
-            vocab_size=min(vocab_size, 1000),
-            comments=False,
-            word2vec=replace(options.word2vec, vector_size=min(dim, 32), epochs=1),
-            regressor=replace(options.regressor, hidden=(32,), max_epochs=min(epochs, 3)),
-        )
+        options = quick_options(options)
     start = time.perf_counter()
     try:
         bundle, results = run_training(options, log=typer.echo)
@@ -108,9 +133,10 @@ def evaluate(
     model: str = typer.Option("latest", "--model", "-m", help="Model version (default: latest)."),
 ) -> None:
     """Re-evaluate a bundle on its time-based test split; rewrite its report."""
-    from upvote.data import load_stories
+    from upvote.data.dataset import load_stories
     from upvote.model.bundle import ModelNotFoundError, load_model, resolve_version
-    from upvote.model.train import TrainOptions, prepare_data
+    from upvote.model.history import HistoryConfig
+    from upvote.model.splits import prepare_data, split_features
     from upvote.model.train import evaluate as run_evaluation
 
     try:
@@ -118,8 +144,12 @@ def evaluate(
     except ModelNotFoundError as err:
         _fail(str(err))
     saved = upvote_model.metadata.get("options", {})
-    options = TrainOptions(rows=saved.get("rows", "unbiased"), max_rows=saved.get("max_rows"))
-    data = prepare_data(load_stories(), options)
+    data = prepare_data(
+        load_stories(),
+        saved.get("rows", "unbiased"),
+        saved.get("max_rows"),
+        saved.get("history_rows", "all"),
+    )
     if data.snapshot != upvote_model.metadata.get("data_snapshot"):
         typer.secho(
             f"warning: the data changed since training (snapshot {data.snapshot} != "
@@ -128,7 +158,15 @@ def evaluate(
             err=True,
         )
     report_dir = resolve_version(upvote_model.version) / "report"
-    results = run_evaluation(upvote_model, data, report_dir)
+    featurizer = upvote_model.featurizer
+    split = split_features(
+        featurizer.tokenizer,
+        upvote_model.vectors,
+        featurizer.config,
+        data,
+        HistoryConfig(**saved.get("history", {})),
+    )
+    results = run_evaluation(upvote_model, data, split, report_dir, seeds=1, log=lambda _: None)
     _print_results(results)
     typer.echo(f"report: {results['report']}")
 
@@ -165,7 +203,7 @@ def predict(
 
 
 def _print_results(results: dict) -> None:
-    from upvote.model.evaluate import metrics_table
+    from upvote.model.report import metrics_table
 
     typer.echo(metrics_table(results))
     coverage = results["coverage"]["calibrated"]

@@ -1,50 +1,73 @@
-"""Stories (title, url, time) -> the arrays the regressor reads.
+"""Stories (title, url, author, time) -> the arrays the regressor reads.
 
 The title becomes a padded matrix of rows into the word2vec table (-1 = padding or a piece without
-a vector; the network mean-pools only the known ones). Extra features are categorical *fields*
-(domain bucket, hour, day of week, selection) and a few dense numbers (title length, the share of
-pieces without a vector, and an explicit "no known piece" indicator).
+a vector; the network mean-pools only the known ones). What else is known when a story is posted
+becomes categorical *fields* (hour of the week, optionally a hashed domain, `selection`) and
+*dense* numbers (``Featurizer.dense_names``): the title's form, its domain's and author's track
+record (``history.py``: from strictly earlier stories in training, from a table frozen at the data
+cutoff afterwards), and the era.
 
 Stories come as a DataFrame (training, ``upvote predict``) or as a list of dicts (the service:
 one to a few stories, where building a DataFrame would cost more than the model). Both are
 turned into plain Python columns and featurized by the same code, so they cannot disagree.
+
+A missing url is a text post (Ask HN...) when the story *has* a url field, but unknown when the
+field is absent (the MLX contract sends none) or the row says ``url_known=False`` (sources that
+dropped urls): the model learns both cases apart.
 """
 
-import math
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from upvote.data.schema import SELECTIONS
+from upvote.model.history import HistoryStore
+from upvote.model.metadata import (
+    FORM_NAMES,
+    NAT,
+    author_key,
+    domain_key,
+    era,
+    hour_of_week,
+    missing,
+    text,
+    title_form,
+    utc_times,
+)
+from upvote.model.text_score import TextScore
 from upvote.tokenizer import SentencePieceTokenizer
-
-# The `selection` values of the data layer; the model predicts for the unbiased population.
-SELECTIONS = ("unfiltered", "random_sample", "commented_only", "top_only", "unknown")
-UNBIASED = ("unfiltered", "random_sample")
 
 Stories = pd.DataFrame | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Which features exist. ``domain``/``time``/``length`` off = the title-only ablation."""
+    """Which features exist. All of ``history``/``time``/``form`` off = the title-only ablation;
+    ``title`` off = the metadata-only ablation (the pooled vector is left out)."""
 
-    # Defaults chosen on the validation split (mean of 3 seeds, docs/model.md): hour/weekday help a
-    # little; domain hurts (in the sample "no url" mostly means "2007-2015"), length adds nothing.
+    # Defaults chosen on the validation split (docs/model.md, "Choices"): the track records carry
+    # most; the hour of the week, as a 168-value field, overfits and is off.
     max_tokens: int = 48
-    domain: bool = False
+    title: bool = True
+    history: bool = True  # domain and author track records (history.py)
+    time: bool = False  # hour of the week (UTC) as a field, and "time unknown"
+    era: bool = True  # fractional years since 2016: scores drift over the years
+    form: bool = True  # Show/Ask/Tell/Launch HN, length, question, digits, capitals, tags
+    text_score: bool = True  # TF-IDF + ridge score of the title's words (text_score.py)
+    domain: bool = False  # the domain hashed into buckets as a field (the history is denser)
     domain_buckets: int = 2048  # hashed: no vocabulary to ship, unseen domains still get a bucket
-    time: bool = True  # hour of day and day of week (UTC)
-    length: bool = False
     selection: bool = False  # one-hot of `selection`: only when training on the biased rows too
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     @property
     def fields(self) -> list[tuple[str, int]]:
@@ -53,14 +76,30 @@ class FeatureConfig:
         if self.domain:
             fields.append(("domain", self.domain_buckets + 1))  # 0 = no url
         if self.time:
-            fields += [("hour", 25), ("weekday", 8)]  # last id = unknown time
+            fields.append(("hour_of_week", 169))  # 168 = unknown time
         if self.selection:
             fields.append(("selection", len(SELECTIONS)))
         return fields
 
     @property
+    def dense_names(self) -> list[str]:
+        names = ["no_known_piece", "unknown_piece_share"]
+        if self.form:
+            names += [*FORM_NAMES, "pieces"]
+        if self.history:
+            names += ["url_unknown", "no_url", "domain_count", "domain_lift"]
+            names += ["author_known", "author_count", "author_lift"]
+        if self.time:
+            names += ["time_unknown"]
+        if self.era:
+            names += ["era"]
+        if self.text_score and self.title:
+            names += ["title_text_score"]
+        return names
+
+    @property
     def n_dense(self) -> int:
-        return 2 + (2 if self.length else 0)
+        return len(self.dense_names)
 
 
 @dataclass
@@ -68,99 +107,23 @@ class Features:
     tokens: np.ndarray  # int64 [N, L]: rows of the vectors table, -1 = none
     fields: np.ndarray  # int64 [N, F]: one id per categorical field
     dense: np.ndarray  # float32 [N, n_dense]
+    titles: list[str] | None = None  # the raw titles (the TF-IDF baseline reads them)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def take(self, index: np.ndarray) -> "Features":
-        return Features(self.tokens[index], self.fields[index], self.dense[index])
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN, NaT or pd.NA: what a DataFrame holds where a story has no value."""
-    return (
-        value is None
-        or value is pd.NA
-        or value is pd.NaT
-        or (isinstance(value, float) and math.isnan(value))
-    )
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if _missing(value) else str(value)
-
-
-# scheme://user@HOST:port/path -> HOST
-_HOST = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^@/?#\s]*@)?([^/:?#\s]+)")
-
-
-def domain(url: Any) -> str:
-    """``https://www.Example.com/x`` -> ``example.com``; '' when there is no usable url."""
-    match = _HOST.match(_text(url))
-    return match[1].lower().removeprefix("www.") if match else ""
+    def take(self, index) -> "Features":
+        titles = None
+        if self.titles is not None:
+            titles = np.asarray(self.titles, dtype=object)[index].tolist()
+        return Features(self.tokens[index], self.fields[index], self.dense[index], titles)
 
 
 def domain_buckets(urls: Sequence[Any], buckets: int) -> np.ndarray:
     """Hashed domain ids, 0 = no url. crc32 is stable across processes (unlike ``hash``)."""
-    names = [domain(url) for url in urls]
+    names = [domain_key(url) for url in urls]
     ids = {d: (1 + zlib.crc32(d.encode()) % buckets) if d else 0 for d in set(names)}
     return np.array([ids[d] for d in names], dtype=np.int64)
-
-
-NAT = np.datetime64("NaT", "ns")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-def _utc_time(value: Any) -> np.datetime64:
-    """A datetime, ISO 8601 string (any offset) or unix seconds -> naive UTC; NaT if unusable.
-
-    Naive datetimes and strings without an offset are taken as UTC (like the dataset's ``time``).
-    """
-    if _missing(value):
-        return NAT
-    if isinstance(value, np.datetime64):
-        return value
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        return pd.to_datetime(value, unit="s", errors="coerce").to_datetime64()
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:  # other formats: pandas' lenient parser, as for a string column
-            value = pd.to_datetime(value, errors="coerce", utc=True, format="mixed")
-            return NAT if _missing(value) else value.tz_localize(None).to_datetime64()
-    if isinstance(value, datetime):  # pd.Timestamp is one too
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        # Integer microseconds since the epoch: exact, and ~7x cheaper than datetime64(value).
-        return np.datetime64((value - EPOCH) // MICROSECOND, "us")
-    return NAT
-
-
-def utc_times(values: pd.Series | Sequence[Any]) -> np.ndarray:
-    """``time`` values -> datetime64[ns] naive UTC (NaT = unknown).
-
-    Datetime and numeric (unix seconds, the HN API's ``time``) columns convert in one vectorised
-    step; anything else (a list of dicts' values, a column of strings) value by value.
-    """
-    if isinstance(values, pd.Series):
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        if pd.api.types.is_datetime64_dtype(values):
-            return values.to_numpy(dtype="datetime64[ns]")
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            return pd.to_datetime(values, unit="s", errors="coerce").to_numpy("datetime64[ns]")
-        values = values.tolist()
-    return np.array([_utc_time(v) for v in values], dtype="datetime64[ns]").reshape(len(values))
-
-
-def hour_and_weekday(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UTC hour (0-23) and weekday (Monday = 0); 24 and 7 where the time is unknown."""
-    unknown = np.isnat(times)
-    hours = times.astype("datetime64[h]").astype(np.int64)
-    hour = np.where(unknown, 24, hours % 24)
-    weekday = np.where(unknown, 7, (hours // 24 + 3) % 7)  # 1970-01-01 was a Thursday (3)
-    return hour, weekday
 
 
 def _column(stories: Stories, name: str) -> pd.Series | list | None:
@@ -175,14 +138,36 @@ def _as_list(values: pd.Series | list | None) -> list | None:
     return values.tolist() if isinstance(values, pd.Series) else values
 
 
+def url_known(stories: Stories) -> np.ndarray:
+    """Per story: is its url (or its absence) known? See the module docstring."""
+    n = len(stories)
+    if isinstance(stories, pd.DataFrame):
+        known = np.full(n, "url" in stories.columns)
+        if "url_known" in stories.columns:
+            known &= stories["url_known"].fillna(True).to_numpy(dtype=bool)
+        return known
+    return np.array([("url" in s) and s.get("url_known", True) is not False for s in stories])
+
+
 class Featurizer:
     """Tokenizer + the piece -> vector-row map + the feature config: everything to featurize."""
 
     def __init__(
-        self, tokenizer: SentencePieceTokenizer, keys: dict[str, int], config: FeatureConfig
+        self,
+        tokenizer: SentencePieceTokenizer,
+        keys: dict[str, int],
+        config: FeatureConfig,
+        history: HistoryStore | None = None,
+        text_score: TextScore | None = None,
     ):
+        if config.history and history is None:
+            raise ValueError("FeatureConfig(history=True) needs a HistoryStore")
+        if config.text_score and config.title and text_score is None:
+            raise ValueError("FeatureConfig(text_score=True) needs a TextScore")
         self.tokenizer = tokenizer
         self.config = config
+        self.history = history  # frozen at the data cutoff: what every prediction reads
+        self.text_score = text_score
         pieces = [tokenizer.id_to_piece(i) for i in range(len(tokenizer))]
         # piece id -> row in the vectors table (-1: the piece got no vector, e.g. below min_count),
         # plus a last entry (-1) for padding
@@ -200,43 +185,92 @@ class Featurizer:
         padded = [piece_ids[:width] + [padding] * (width - len(piece_ids)) for piece_ids in ids]
         return self.piece_to_row[np.array(padded, dtype=np.int64).reshape(len(ids), width)]
 
-    def transform(self, stories: Stories, selection: str | None = None) -> Features:
-        """Featurize ``stories``: a DataFrame or a list of dicts (needs ``title``; url/time/
+    def transform(
+        self,
+        stories: Stories,
+        selection: str | None = None,
+        history: np.ndarray | None = None,
+        text_scores: np.ndarray | None = None,
+    ) -> Features:
+        """Featurize ``stories``: a DataFrame or a list of dicts (needs ``title``; url/by/time/
         selection optional). ``selection`` overrides the column (prediction asks for the
-        unbiased population).
+        unbiased population). ``history``: the [N, 4] track records of training rows, computed
+        causally (``HistoryStore.causal``); by default they are looked up in the frozen store.
+        ``text_scores``: the training rows' cross-fitted title scores (text_score.py).
         """
         column = _column(stories, "title")
         if column is None:
             raise ValueError("stories need a 'title'")
         n = len(stories)
-        titles = [_text(t) for t in _as_list(column)]
+        titles = [text(t).strip() for t in _as_list(column)]
         ids = self.tokenizer.encode_batch(titles)
         tokens = self.token_rows(ids)
         known = (tokens >= 0).sum(axis=1)
         n_pieces = np.fromiter(map(len, ids), dtype=np.int64, count=n)
         dense = [
-            (known == 0).astype(np.float32),  # explicit "no known piece" indicator
-            1.0 - known / np.maximum(n_pieces, 1),  # share of pieces without a vector
+            (known == 0).astype(np.float32)[:, None],  # explicit "no known piece" indicator
+            (1.0 - known / np.maximum(n_pieces, 1))[:, None],  # share of pieces without a vector
         ]
-        if self.config.length:
-            dense += [
-                np.fromiter(map(len, titles), dtype=np.float32, count=n) / 80.0,
-                n_pieces.astype(np.float32) / 20.0,
-            ]
+        if self.config.form:
+            dense.append(np.array([title_form(t) for t in titles]).reshape(n, len(FORM_NAMES)))
+            dense.append(n_pieces[:, None] / 20.0)
+        urls = _as_list(_column(stories, "url")) or [None] * n
+        if self.config.history:
+            dense.append(self._history(stories, urls, history))
+        times = None
+        if self.config.time or self.config.era:
+            times = _column(stories, "time")
+            times = np.full(n, NAT) if times is None else utc_times(times)
+        if self.config.time:
+            dense.append(np.isnat(times)[:, None])
+        if self.config.era:
+            dense.append(era(times)[:, None])
+        if self.config.text_score and self.config.title:
+            if text_scores is None:
+                text_scores = self.text_score(titles) if n else np.zeros(0)
+            dense.append(np.asarray(text_scores, dtype=np.float64).reshape(n, 1))
         fields = []
         if self.config.domain:
-            urls = _as_list(_column(stories, "url")) or [None] * n
             fields.append(domain_buckets(urls, self.config.domain_buckets))
         if self.config.time:
-            times = _column(stories, "time")
-            fields += hour_and_weekday(np.full(n, NAT) if times is None else utc_times(times))
+            fields.append(hour_of_week(times))
         if self.config.selection:
             values = [selection] * n if selection else _as_list(_column(stories, "selection"))
             if values is None:
                 raise ValueError("stories need a 'selection' column (or pass selection=...)")
             fields.append([SELECTIONS.index(v) if v in SELECTIONS else 0 for v in values])
+        if not self.config.title:
+            tokens = np.full((n, 1), -1, dtype=np.int64)  # the metadata-only ablation
         return Features(
             tokens=tokens,
             fields=np.array(fields, dtype=np.int64).T.reshape(n, len(self.config.fields)),
-            dense=np.stack(dense, axis=1).astype(np.float32),
+            dense=np.concatenate(dense, axis=1).astype(np.float32),
+            titles=titles,
+        )
+
+    def history_keys(self, stories: Stories, urls: list | None = None) -> dict[str, list[str]]:
+        if urls is None:
+            urls = _as_list(_column(stories, "url")) or [None] * len(stories)
+        authors = _as_list(_column(stories, "by")) or [None] * len(stories)
+        return {"domain": [domain_key(u) for u in urls], "author": [author_key(a) for a in authors]}
+
+    def _history(self, stories: Stories, urls: list, history: np.ndarray | None) -> np.ndarray:
+        """[N, 7]: url unknown, no url, log1p(domain count), domain lift, author known,
+        log1p(author count), author lift (history.py; a story's own score is never in them)."""
+        keys = self.history_keys(stories, urls)
+        if history is None:
+            history = self.history.lookup(keys)
+        url_is_known = url_known(stories)
+        no_url = np.array([missing(u) or text(u).strip() == "" for u in urls], dtype=bool)
+        has_author = np.array([k != "" for k in keys["author"]], dtype=np.float64)
+        return np.column_stack(
+            [
+                ~url_is_known,
+                url_is_known & no_url,
+                np.log1p(history[:, 0]),
+                history[:, 1],
+                has_author,
+                np.log1p(history[:, 2]),
+                history[:, 3],
+            ]
         )

@@ -21,6 +21,17 @@ from upvote.model.features import FeatureConfig, Features
 
 QUANTILES = (0.1, 0.5, 0.9)
 INFER_BATCH = 1024  # stories per numpy forward pass: pooling holds an [N, L, D] array (~25 MB)
+CLIP = 8.0  # standardised dense features are clipped: a value far outside training is not trusted
+
+
+def dense_scale(dense: np.ndarray) -> np.ndarray:
+    """Per-column sd for standardising; 1 where a column is (nearly) constant in training, so
+    that a value never seen there (an unknown author when every training row had one) stays
+    finite instead of being divided by ~0."""
+    sd = dense.astype(np.float64).std(0)
+    return np.where(sd > 1e-3, sd, 1.0).astype(np.float32)
+
+
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 
@@ -30,7 +41,7 @@ class RegressorConfig:
     activation: str = "gelu"
     dropout: float = 0.2
     fine_tune: bool = False  # update the word2vec vectors too (otherwise they stay frozen)
-    wide: bool = False  # Wide & Deep: add a linear model on the categorical fields
+    wide: bool = True  # Wide & Deep: a linear part on the dense and categorical features
     field_dim: int = 16  # embedding size of each categorical field in the deep part
     lr: float = 2e-3
     weight_decay: float = 1e-2
@@ -71,10 +82,15 @@ class UpvoteNet(nn.Module):
         self.head = nn.Linear(width, 5)
         offsets = np.cumsum([0] + [n for _, n in features.fields])
         self.register_buffer("field_offsets", torch.as_tensor(offsets[:-1], dtype=torch.long))
+        # dense features are standardised with the training rows' mean and sd (set by ``fit``)
+        self.register_buffer("dense_shift", torch.zeros(features.n_dense))
+        self.register_buffer("dense_scale", torch.ones(features.n_dense))
         wide = config.wide and len(self.fields) > 0
         self.wide = nn.EmbeddingBag(int(offsets[-1]), 5, mode="sum") if wide else None
-        if self.wide is not None:
-            nn.init.zeros_(self.wide.weight)  # start as the deep model alone
+        self.wide_dense = nn.Linear(features.n_dense, 5, bias=False) if config.wide else None
+        for part in (self.wide, self.wide_dense):
+            if part is not None:
+                nn.init.zeros_(part.weight)  # start as the deep model alone
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """Mean of the known pieces' vectors; the learned ``empty`` vector when there are none."""
@@ -86,11 +102,14 @@ class UpvoteNet(nn.Module):
         return torch.where(count.unsqueeze(1) > 0, pooled, self.empty)
 
     def forward(self, tokens, fields, dense) -> torch.Tensor:
+        dense = ((dense - self.dense_shift) / self.dense_scale).clamp(-CLIP, CLIP)
         parts = [self.pool(tokens), dense]
         parts += [emb(fields[:, i]) for i, emb in enumerate(self.fields)]
         out = self.head(self.mlp(torch.cat(parts, dim=1)))
         if self.wide is not None:
             out = out + self.wide(fields + self.field_offsets)
+        if self.wide_dense is not None:
+            out = out + self.wide_dense(dense)
         mean, q50, lo, hi, logit = out.unbind(1)
         # q10 <= q50 <= q90 by construction: no crossing quantiles to sort out later
         return torch.stack([mean, q50 - F.softplus(lo), q50, q50 + F.softplus(hi), logit], 1)
@@ -137,7 +156,10 @@ class NumpyRegressor:
     layers: list[tuple[np.ndarray, np.ndarray]]  # per hidden layer: weight [in, out], bias [out]
     head: tuple[np.ndarray, np.ndarray]  # [hidden, 5], [5]
     wide: np.ndarray | None  # [sum of n_values, 5] linear part on the fields, or None
+    wide_dense: np.ndarray | None  # [n_dense, 5] linear part on the dense features, or None
     field_offsets: np.ndarray  # [F] row of each field's first value in ``wide``
+    dense_shift: np.ndarray  # [n_dense] standardisation of the dense features
+    dense_scale: np.ndarray
     activation: str
 
     @classmethod
@@ -153,7 +175,10 @@ class NumpyRegressor:
             layers=[(np32(m.weight).T.copy(), np32(m.bias)) for m in linears],
             head=(np32(net.head.weight).T.copy(), np32(net.head.bias)),
             wide=None if net.wide is None else np32(net.wide.weight),
+            wide_dense=None if net.wide_dense is None else np32(net.wide_dense.weight).T.copy(),
             field_offsets=net.field_offsets.numpy().copy(),
+            dense_shift=np32(net.dense_shift),
+            dense_scale=np32(net.dense_scale),
             activation=net.activation,
         )
 
@@ -165,7 +190,9 @@ class NumpyRegressor:
 
     def forward(self, x: Features) -> np.ndarray:
         """[N, 5] raw outputs: mean, q10, q50, q90 (log1p scale), logit of P(score >= reach)."""
-        parts = [self.pool(x.tokens), x.dense.astype(np.float32, copy=False)]
+        dense = (x.dense.astype(np.float32, copy=False) - self.dense_shift) / self.dense_scale
+        dense = np.clip(dense, -CLIP, CLIP)
+        parts = [self.pool(x.tokens), dense]
         parts += [table[x.fields[:, i]] for i, table in enumerate(self.fields)]
         h = np.concatenate(parts, axis=1)
         act = NP_ACTIVATIONS[self.activation]
@@ -174,6 +201,8 @@ class NumpyRegressor:
         out = h @ self.head[0] + self.head[1]
         if self.wide is not None:
             out = out + self.wide[x.fields + self.field_offsets].sum(1)
+        if self.wide_dense is not None:
+            out = out + dense @ self.wide_dense
         mean, q50, lo, hi, logit = out.T
         quantiles = [q50 - _softplus(lo), q50, q50 + _softplus(hi)]
         return np.stack([mean, *quantiles, logit], axis=1).astype(np.float32, copy=False)
@@ -215,6 +244,9 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = UpvoteNet(vectors, features, config)
+    dense = torch.from_numpy(train[0].dense).double()
+    net.dense_shift.copy_(dense.mean(0))
+    net.dense_scale.copy_(torch.from_numpy(dense_scale(train[0].dense)))
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     x_train, y_train = _tensors(train[0]), torch.as_tensor(train[1], dtype=torch.float32)

@@ -1,14 +1,12 @@
 """`upvote train` end to end: data -> tokenizer -> word2vec -> regressor -> evaluation -> bundle.
 
-Selection bias: the shipped stories mix unbiased rows (`unfiltered`, `random_sample`: median
-score ~2) with biased ones (`commented_only`: median ~100, `top_only`, and `unknown`). By default
-we train, early-stop and test on the unbiased rows only: the model predicts for an ordinary story.
-``rows="all"`` adds the biased rows to *training* with `selection` as a feature (set to
-`unfiltered` at prediction time); validation and test stay unbiased, so both choices are measured
-on the same stories.
+Which rows train and test, and how each split is featurized without seeing its future, is in
+``splits.py``; the baselines ours is measured against are in ``baselines.py``. Text that reaches
+the tokenizer and word2vec is the titles of stories older than the validation split: no held-out
+title, and nothing written after the test period (the shipped comments are from 2020, so they are
+off by default).
 """
 
-import hashlib
 import subprocess
 import tempfile
 import time
@@ -21,79 +19,70 @@ import numpy as np
 import pandas as pd
 
 import upvote
-from upvote.data import load_comments, load_stories, time_split
-from upvote.embeddings import train as train_word2vec
+from upvote.data.dataset import load_comments, load_stories
+from upvote.data.schema import UNBIASED
 from upvote.embeddings.params import Word2VecParams
+from upvote.model import baselines
 from upvote.model.bundle import UpvoteModel, publish
 from upvote.model.evaluate import (
+    bootstrap_intervals,
     decile_calibration,
     interval_coverage,
     log_target,
+    reach_metrics,
     regression_metrics,
-    tfidf_ridge,
-    write_report,
 )
-from upvote.model.features import UNBIASED, FeatureConfig, Featurizer
+from upvote.model.features import FeatureConfig
+from upvote.model.history import HistoryConfig
 from upvote.model.regressor import (
     RegressorConfig,
     calibrate_quantiles,
     calibrate_reach,
     fit,
-    predict_raw,
 )
+from upvote.model.report import write_report
+from upvote.model.splits import Data, SplitFeatures, prepare_data, split_features
 from upvote.tokenizer import SentencePieceTokenizer
 
 
 @dataclass
 class TrainOptions:
-    rows: str = "unbiased"  # "unbiased" or "all" (see the module docstring)
+    """Every default of `upvote train` (the CLI reads them from here)."""
+
+    rows: str = "unbiased"  # "unbiased" or "all" (splits.py)
+    history_rows: str = "all"  # whose scores make track records: "all" dated rows or "unbiased"
     max_rows: int | None = None  # only the N most recent unbiased stories (quick runs)
     vocab_size: int = 8000
-    comments: bool = True  # add the shipped comments to the tokenizer/word2vec corpus
+    comments: bool = False  # add the shipped comments (2020) to the word2vec corpus
     corpus: list[str] = field(default_factory=list)  # extra text files for word2vec
     word2vec: Word2VecParams = field(
         default_factory=lambda: Word2VecParams(vector_size=100, min_count=3, epochs=5)
     )
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
+    model: str = "mlp"  # what the bundle ships: "mlp" (Wide & Deep), "ridge" or "gbm"
+    seeds: int = 3  # models trained for the report's mean +- sd (the first one is shipped)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass
-class Data:
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    test: pd.DataFrame
-    snapshot: str  # hash of the rows used: which data a bundle was trained on
-
-
-def prepare_data(stories: pd.DataFrame, options: TrainOptions) -> Data:
-    """Choose rows (selection bias!) and split them by time; valid/test are always unbiased."""
-    if "selection" not in stories.columns:  # a pulled dataset: every story of its period
-        stories = stories.assign(selection="unfiltered")
-    unbiased = stories[stories["selection"].isin(UNBIASED)]
-    if options.max_rows:
-        unbiased = unbiased.sort_values("time", kind="stable").tail(options.max_rows)
-    split = time_split(unbiased)
-    train = pd.concat([split.train, split.undated])
-    if options.rows == "all":
-        valid_start = split.valid["time"].min()
-        biased = stories[~stories["selection"].isin(UNBIASED)]
-        biased = biased[biased["time"].isna() | (biased["time"] < valid_start)]
-        train = pd.concat([train, biased])
-    elif options.rows != "unbiased":
-        raise ValueError(f"rows must be 'unbiased' or 'all', not {options.rows!r}")
-    for name, part in (("train", train), ("valid", split.valid), ("test", split.test)):
-        if len(part) < 10:
-            raise ValueError(
-                f"only {len(part)} {name} stories: need dated stories with selection in "
-                f"{UNBIASED} (have {len(unbiased)}); pull more data or raise --max-rows"
-            )
-    keys = pd.concat([train, split.valid, split.test])[["id", "time", "title", "score"]]
-    snapshot = hashlib.sha256(pd.util.hash_pandas_object(keys, index=False).to_numpy()).hexdigest()
-    return Data(train, split.valid, split.test, snapshot[:16])
+def quick_options(options: TrainOptions) -> TrainOptions:
+    """A small budget (seconds, for tests and smoke runs): 4000 rows, dim 32, few epochs."""
+    return replace(
+        options,
+        max_rows=options.max_rows or 4000,
+        vocab_size=min(options.vocab_size, 1000),
+        comments=False,
+        seeds=1,
+        word2vec=replace(
+            options.word2vec, vector_size=min(options.word2vec.vector_size, 32), epochs=1
+        ),
+        regressor=replace(
+            options.regressor, hidden=(32,), max_epochs=min(options.regressor.max_epochs, 3)
+        ),
+    )
 
 
 class TextFileCorpus:
@@ -151,46 +140,107 @@ def fit_model(
     features: FeatureConfig,
     regressor: RegressorConfig,
     data: Data,
-) -> tuple[UpvoteModel, list[dict], int]:
-    """Featurize, fit the network, shift the quantile heads on the validation split."""
-    featurizer = Featurizer(tokenizer, vectors.key_to_index, features)
-    x_train, x_valid = featurizer.transform(data.train), featurizer.transform(data.valid)
+    history: HistoryConfig | None = None,
+    split: SplitFeatures | None = None,
+    kind: str = "mlp",
+) -> tuple[UpvoteModel, list[dict], int, SplitFeatures]:
+    """Featurize, fit the model of ``kind``, shift the quantile heads on the validation split."""
+    split = split or split_features(tokenizer, vectors, features, data, history)
     y_train, y_valid = log_target(data.train["score"]), log_target(data.valid["score"])
-    result = fit(vectors.vectors, features, regressor, (x_train, y_train), (x_valid, y_valid))
-    raw_valid = predict_raw(result.net, x_valid)
-    offsets = calibrate_quantiles(raw_valid, y_valid)
+    train_, valid_ = (split.train, y_train), (split.valid, y_valid)
+    epochs, best_epoch = [], 0
+    if kind == "mlp":
+        result = fit(vectors.vectors, features, regressor, train_, valid_)
+        fitted, epochs, best_epoch = result.net, result.history, result.best_epoch
+    elif kind == "ridge":
+        fitted = baselines.fit_ridge(train_, valid_, metadata=True, reach=regressor.reach)
+    elif kind == "gbm":
+        fitted = baselines.fit_gbm(train_, valid_, seed=regressor.seed, reach=regressor.reach)
+    else:
+        raise ValueError(f"model must be one of {', '.join(baselines.KINDS)}, not {kind!r}")
+    model = UpvoteModel(
+        split.featurizer,
+        vectors,
+        fitted,
+        regressor,
+        [0.0] * 3,
+        np.zeros(1),
+        dense_mean=split.train.dense.mean(0),
+    )
+    raw_valid = model.forward(split.valid)
+    model.quantile_offsets = np.asarray(calibrate_quantiles(raw_valid, y_valid), dtype=np.float32)
     hit = (y_valid >= np.log1p(regressor.reach)).astype(float)
-    reach_offset = calibrate_reach(raw_valid[:, 4], hit)
+    model.reach_offset = calibrate_reach(raw_valid[:, 4], hit)
     unbiased = data.train[data.train["selection"].isin(UNBIASED)]
     scores = unbiased["score"].astype("float64").clip(lower=0).fillna(0).to_numpy()
-    model = UpvoteModel(
-        featurizer, vectors, result.net, regressor, offsets, scores, reach_offset=reach_offset
-    )
-    return model, result.history, result.best_epoch
+    model.train_scores = np.sort(scores)
+    return model, epochs, best_epoch, split
 
 
-def evaluate(model: UpvoteModel, data: Data, report_dir: Path) -> dict:
-    """Test-split metrics of ``model`` vs the baselines (fitted here) + the report files."""
+def _scored(y: np.ndarray, pred: np.ndarray) -> dict:
+    return regression_metrics(y, pred) | bootstrap_intervals(y, pred) | reach_metrics(y, pred)
+
+
+def evaluate(
+    model: UpvoteModel,
+    data: Data,
+    split: SplitFeatures,
+    report_dir: Path,
+    seeds: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Test-split metrics of ``model``, more seeds of it, its ablations and the baselines (all
+    fitted here, on the same rows), and the report files."""
     test, y = data.test, log_target(data.test["score"])
-    y_train = log_target(data.train["score"][data.train["selection"].isin(UNBIASED)])
-    ours = model.predict_log(test)
-    # fitted on the unbiased training rows whatever `rows` is: the same baseline for both choices
-    tfidf, alpha = tfidf_ridge(data.train[data.train["selection"].isin(UNBIASED)], data.valid)
-    ablation_features = replace(model.featurizer.config, domain=False, time=False, length=False)
-    ablation, _, _ = fit_model(
-        model.featurizer.tokenizer, model.vectors, ablation_features, model.regressor, data
-    )
-    predictions = {
-        "ours": ours[:, 0],
-        "ablation": ablation.predict_log(test)[:, 0],
-        "tfidf_ridge": tfidf(test),
-        "constant": np.full(len(test), y_train.mean()),
+    y_train, y_valid = log_target(data.train["score"]), log_target(data.valid["score"])
+    tokenizer, vectors = model.featurizer.tokenizer, model.vectors
+    config, regressor = model.featurizer.config, model.regressor
+    ours = model.predict_log_features(split.test)
+    seed_predictions = [ours[:, 0]]
+    for k in range(1, seeds):
+        other = fit_model(
+            tokenizer,
+            vectors,
+            config,
+            replace(regressor, seed=regressor.seed + k),
+            data,
+            split=split,
+        )[0]
+        seed_predictions.append(other.predict_log_features(split.test)[:, 0])
+    log(f"  evaluation: {seeds} seed(s) of ours")
+    ablations = {
+        "title_only": replace(config, history=False, time=False, era=False, form=False),
+        "metadata_only": replace(config, title=False),
     }
-    results: dict = {name: regression_metrics(y, p) for name, p in predictions.items()}
-    featurizer = model.featurizer
-    raw = predict_raw(model.net, featurizer.transform(test, selection="unfiltered"))
+    predictions = {"ours": ours[:, 0]}
+    for name, ablation in ablations.items():
+        ablated, _, _, ablation_split = fit_model(tokenizer, vectors, ablation, regressor, data)
+        predictions[name] = ablated.predict_log_features(ablation_split.test)[:, 0]
+    train_, valid_ = (split.train, y_train), (split.valid, y_valid)
+    fitted = {
+        "tfidf_ridge": baselines.fit_ridge(train_, valid_, metadata=False),
+        "tfidf_metadata_ridge": baselines.fit_ridge(train_, valid_, metadata=True),
+        "gbm": baselines.fit_gbm(train_, valid_, seed=regressor.seed),
+    }
+    for name, baseline in fitted.items():
+        predictions[name] = baseline.mean(split.test)
+    predictions["constant"] = np.full(len(test), y_train.mean())
+    log("  evaluation: ablations and baselines")
+    results: dict = {name: _scored(y, p) for name, p in predictions.items()}
+    per_seed = [regression_metrics(y, p) for p in seed_predictions]
+    results["ours"]["seeds"] = {
+        key: {
+            "mean": float(np.mean([m[key] for m in per_seed])),
+            "sd": float(np.std([m[key] for m in per_seed], ddof=1)) if seeds > 1 else 0.0,
+        }
+        for key in ("spearman", "log_r2", "log_rmse")
+    }
+    raw = model.forward(split.test)
     reach = ours[:, 4]
-    hit = (y >= np.log1p(model.regressor.reach)).astype(float)
+    hit = (y >= np.log1p(regressor.reach)).astype(float)
+    best_baseline = max(
+        ("tfidf_ridge", "tfidf_metadata_ridge", "gbm"), key=lambda k: results[k]["spearman"]
+    )
     results |= {
         "version": model.version,
         "rows": model.metadata.get("options", {}).get("rows", "unbiased"),
@@ -199,36 +249,56 @@ def evaluate(model: UpvoteModel, data: Data, report_dir: Path) -> dict:
         "n_test": len(test),
         "test_from": str(test["time"].min()),
         "test_to": str(test["time"].max()),
-        "tfidf_alpha": alpha,
+        "kind": model.kind,
+        "tfidf_alpha": fitted["tfidf_ridge"].ridge.alpha,
+        "tfidf_metadata_alpha": fitted["tfidf_metadata_ridge"].ridge.alpha,
         "extras": [
             name
-            for name in ("domain", "time", "length", "selection")
-            if getattr(model.featurizer.config, name)
+            for name in ("history", "time", "era", "form", "domain", "selection")
+            if getattr(config, name)
         ],
+        "best_baseline": best_baseline,
         "beats_constant": results["ours"]["log_rmse"] < results["constant"]["log_rmse"],
-        "beats_tfidf": results["ours"]["log_rmse"] < results["tfidf_ridge"]["log_rmse"],
+        "beats_tfidf": bool(
+            results["ours"]["spearman"] > results["tfidf_ridge"]["spearman"]
+            and results["ours"]["log_r2"] > results["tfidf_ridge"]["log_r2"]
+        ),
+        "beats_best_baseline": bool(
+            results["ours"]["spearman"] > results[best_baseline]["spearman"]
+            and results["ours"]["log_r2"] > results[best_baseline]["log_r2"]
+        ),
         "coverage": {
             "uncalibrated": interval_coverage(y, np.sort(raw[:, 1:4], axis=1)),
             "calibrated": interval_coverage(y, ours[:, 1:4]),
         },
         "reach": {
-            "threshold": model.regressor.reach,
+            "threshold": regressor.reach,
             "base_rate": float(hit.mean()),
             "mean_predicted": float(reach.mean()),
             "mean_predicted_uncalibrated": float(np.mean(1.0 / (1.0 + np.exp(-raw[:, 4])))),
             "brier": float(np.mean((reach - hit) ** 2)),
             "brier_constant": float(np.mean((hit.mean() - hit) ** 2)),
         },
-        "empty_titles": int((featurizer.transform(test).dense[:, 0] > 0).sum()),
+        "empty_titles": int((split.test.dense[:, 0] > 0).sum()),
         "decile_calibration": decile_calibration(y, ours[:, 0]).reset_index().to_dict("records"),
     }
     history = model.metadata.get("history", [])
-    best_epoch = model.metadata.get("best_epoch", 0)
-    results["ours"]["best_epoch"] = best_epoch
+    results["ours"]["best_epoch"] = model.metadata.get("best_epoch", 0)
     results["report"] = str(
         write_report(report_dir, results, test, predictions, ours[:, 1:4], history)
     )
     return results
+
+
+def corpus_titles(stories: pd.DataFrame, data: Data, only_train: bool = False) -> list[str]:
+    """Titles word2vec and the tokenizer may read: dated before the validation split (only the
+    training rows' with ``only_train``: a ``max_rows`` run's small budget)."""
+    if only_train:
+        return data.train["title"].dropna().tolist()
+    older = stories["time"] < data.valid["time"].min()
+    if data.train["time"].isna().any():  # undated training rows (a pulled file without times)
+        older |= stories.index.isin(data.train.index)
+    return stories.loc[older, "title"].dropna().tolist()
 
 
 def train(
@@ -237,6 +307,8 @@ def train(
     log: Callable[[str], None] = print,
 ) -> tuple[Path, dict]:
     """Run the whole pipeline and publish the bundle; returns (bundle folder, results)."""
+    from upvote.embeddings import train as train_word2vec  # numba: only when training
+
     options = options or TrainOptions()
     if options.rows == "all" and not options.features.selection:
         options = replace(options, features=replace(options.features, selection=True))
@@ -251,17 +323,13 @@ def train(
         log(f"  {name}: {timings[name]:.1f} s")
 
     stories = load_stories()
-    data = prepare_data(stories, options)
+    data = prepare_data(stories, options.rows, options.max_rows, options.history_rows)
     log(
         f"data: {len(stories)} stories -> train {len(data.train)}, valid {len(data.valid)}, "
         f"test {len(data.test)} (rows={options.rows}, snapshot {data.snapshot})"
     )
     step("data")
-    if options.max_rows:  # a small-budget run: only the training titles
-        titles = data.train["title"].dropna().tolist()
-    else:  # every title except validation/test ones: no held-out text reaches the embeddings
-        titles = stories.drop(index=data.valid.index.union(data.test.index))["title"]
-        titles = titles.dropna().tolist()
+    titles = corpus_titles(stories, data, only_train=options.max_rows is not None)
     # pieces are learned on titles (what we predict from); comments only add word2vec contexts
     tokenizer = SentencePieceTokenizer.train(titles, vocab_size=options.vocab_size)
     texts = titles + (load_comments()["text"].dropna().tolist() if options.comments else [])
@@ -269,8 +337,14 @@ def train(
     vectors = train_word2vec(Corpus(texts, tokenizer, options.corpus), options.word2vec)
     log(f"word2vec: {len(vectors.index_to_key)} pieces x {vectors.vectors.shape[1]}")
     step("word2vec")
-    model, history, best_epoch = fit_model(
-        tokenizer, vectors, options.features, options.regressor, data
+    model, history, best_epoch, split = fit_model(
+        tokenizer,
+        vectors,
+        options.features,
+        options.regressor,
+        data,
+        options.history,
+        kind=options.model,
     )
     step("regressor")
     version = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{data.snapshot[:6]}"
@@ -280,13 +354,14 @@ def train(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "code_version": code_version(),
         "data_snapshot": data.snapshot,
+        "data_cutoff": split.featurizer.history.cutoff,
         "rows": {"train": len(data.train), "valid": len(data.valid), "test": len(data.test)},
         "options": options.to_dict(),
         "history": history,
         "best_epoch": best_epoch,
     }
     with tempfile.TemporaryDirectory(prefix="upvote-report-") as tmp:
-        results = evaluate(model, data, Path(tmp))
+        results = evaluate(model, data, split, Path(tmp), seeds=options.seeds, log=log)
         step("evaluation")
         timings["total"] = round(time.perf_counter() - start, 2)
         model.metadata |= {"metrics": _summary(results), "timings": timings}
@@ -295,6 +370,22 @@ def train(
     return bundle, results
 
 
+SUMMARY_KEYS = (
+    "ours",
+    "title_only",
+    "metadata_only",
+    "tfidf_ridge",
+    "tfidf_metadata_ridge",
+    "gbm",
+    "constant",
+    "coverage",
+    "reach",
+    "beats_constant",
+    "beats_tfidf",
+    "beats_best_baseline",
+    "best_baseline",
+)
+
+
 def _summary(results: dict) -> dict:
-    keys = ("ours", "ablation", "tfidf_ridge", "constant", "coverage", "reach", "beats_constant")
-    return {k: results[k] for k in (*keys, "beats_tfidf")}
+    return {k: results[k] for k in SUMMARY_KEYS}

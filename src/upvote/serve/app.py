@@ -27,6 +27,7 @@ from upvote.serve.metrics import Metrics, MetricsMiddleware
 from upvote.serve.predlog import FLUSH_SECONDS, PredictionLog
 from upvote.serve.schemas import (
     ExplainOut,
+    FactorContribution,
     HealthOut,
     HowManyUpvotesIn,
     HowManyUpvotesOut,
@@ -39,8 +40,8 @@ from upvote.serve.schemas import (
     SimilarOut,
     SimilarWord,
     Story,
-    TokenContribution,
     VersionOut,
+    WordContribution,
 )
 from upvote.serve.state import ModelHolder, ModelNotLoaded
 
@@ -49,7 +50,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _model_input(story: Story) -> dict[str, Any]:
-    return {"title": story.title, "url": story.url, "by": story.by, "time": story.time}
+    """A story as the model reads it. ``url`` only when the client sent the field: an explicit
+    null or "" is a text post (Ask HN...), a missing field an unknown url (features.py)."""
+    out = {"title": story.title, "by": story.by, "time": story.time}
+    if "url" in story.model_fields_set:
+        out["url"] = story.url
+    return out
 
 
 def request_body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -152,7 +158,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
             ) from None
         model = holder.model  # read once: a reload never swaps it mid-request
-        story = {"title": body.title, "url": None, "by": body.author, "time": body.timestamp}
+        story = {"title": body.title, "by": body.author, "time": body.timestamp}  # url: unknown
         upvotes = (await batcher.predict(model, story))["predicted_score"]
         metrics.predictions.observe(upvotes)
         latency_ms = (time.perf_counter() - start) * 1000
@@ -186,16 +192,26 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.post("/explain", tags=["api"])
     def explain(story: Story, model: Model) -> ExplainOut:
-        """Score one story, place it among real stories, and show what each token contributed."""
-        row = predict(model, [_model_input(story)])[0]
-        tokens = [
-            TokenContribution(token=t, contribution=float(c)) for t, c in model.explain(story.title)
-        ]
+        """Score one story, place it among real stories, and show what moved the prediction:
+        each word of the title, the domain's and author's track record, the time, the form."""
+        start = time.perf_counter()
+        features = _model_input(story)
+        row = predict(model, [features])[0]
+        explanation = model.explain(features)
+        details = model.describe(features)
+        predlog.append(
+            model.version, story, row.predicted_score, (time.perf_counter() - start) * 1000
+        )
         return ExplainOut(
             version=model.version,
             prediction=row,
             percentile=float(model.percentile(row.predicted_score)),
-            tokens=tokens,
+            words=[WordContribution(word=w, contribution=c) for w, c in explanation["words"]],
+            factors=[
+                FactorContribution(factor=f, detail=details.get(f, ""), contribution=c)
+                for f, c in explanation["factors"]
+            ],
+            max_words_read=model.featurizer.config.max_tokens,
         )
 
     @app.get("/similar", tags=["api"])

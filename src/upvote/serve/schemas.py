@@ -71,16 +71,28 @@ class PredictOut(BaseModel):
     predictions: list[Prediction]
 
 
-class TokenContribution(BaseModel):
-    token: str
-    contribution: float
+class WordContribution(BaseModel):
+    word: str
+    contribution: float = Field(description="prediction minus the prediction without this word")
+
+
+class FactorContribution(BaseModel):
+    factor: str = Field(description="domain history, author history, time or title form")
+    detail: str = Field(description="what the model knows of it, e.g. the domain's story count")
+    contribution: float = Field(
+        description="prediction minus the prediction with this factor at its training average"
+    )
 
 
 class ExplainOut(BaseModel):
+    """Contributions are on the log1p(score) scale; positive pushes the prediction up."""
+
     version: str
     prediction: Prediction
     percentile: float = Field(description="share of real stories (0-100) scoring below this one")
-    tokens: list[TokenContribution]
+    words: list[WordContribution]
+    factors: list[FactorContribution]
+    max_words_read: int = Field(description="the model reads only the first pieces of a title")
 
 
 class SimilarWord(BaseModel):
