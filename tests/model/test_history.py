@@ -10,6 +10,7 @@ from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.history import HistoryConfig, HistoryStore
 from upvote.model.metadata import author_key, domain_key, hour_of_week, title_form
 from upvote.model.splits import mark_known_urls, prepare_data, split_features
+from upvote.model.text_score import fit_text_score
 from upvote.tokenizer import SentencePieceTokenizer
 
 
@@ -150,3 +151,21 @@ def test_metadata_changes_the_features_the_title_does_not_need(sample_split):
     assert x.dense[0, url_unknown] == 1 and x.dense[1, url_unknown] == 0
     assert x.dense[1, lift] > 0 and x.dense[0, lift] == 0
     assert x.dense[2, no_url] == 1
+
+
+def test_text_score_fast_path_equals_scikit_learn(sample_split):
+    """The service's pure-Python TF-IDF + ridge arithmetic gives scikit-learn's numbers."""
+    _, _, data = sample_split
+    titles = [str(t) for t in data.train["title"].fillna("")]
+    y = np.log1p(data.train["score"].astype(float).clip(lower=0).to_numpy())
+    valid = [str(t) for t in data.valid["title"].fillna("")]
+    y_valid = np.log1p(data.valid["score"].astype(float).clip(lower=0).to_numpy())
+    model, crossed = fit_text_score((titles, y), (valid, y_valid))
+    odd = ["", "the the the", "Ünïcödé wörds (2015) [pdf]", "C++ vs. C#: a 10x speed-up?"]
+    probe = valid[:300] + odd
+    fast = np.concatenate([model(probe[i : i + 10]) for i in range(0, len(probe), 10)])
+    np.testing.assert_allclose(fast, model.sklearn_score(probe), rtol=0, atol=1e-9)
+    # cross-fitted training scores come from ridges that never saw the row: noisier than the
+    # in-sample fit, which has memorised its own labels
+    in_sample = model.sklearn_score(titles)
+    assert np.corrcoef(crossed, y)[0, 1] < np.corrcoef(in_sample, y)[0, 1] - 0.05

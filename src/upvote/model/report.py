@@ -136,6 +136,15 @@ def metrics_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def validation_table(results: dict) -> str:
+    """The same models on the validation split: where the defaults were chosen."""
+    rows = ["| model | Spearman | log R2 | log RMSE |", "|---|---|---|---|"]
+    for name, m in results.get("validation", {}).items():
+        label = MODEL_LABELS[name].split(" (")[0].split(":")[0]
+        rows.append(f"| {label} | {m['spearman']:.4f} | {m['log_r2']:.4f} | {m['log_rmse']:.4f} |")
+    return "\n".join(rows)
+
+
 def verdict(results: dict) -> str:
     seeds = results["ours"].get("seeds", {})
     rho, r2 = seeds.get("spearman", {}), seeds.get("log_r2", {})
@@ -174,6 +183,10 @@ def render_markdown(results: dict, plots: list[str]) -> str:
         metrics_table(results),
         "",
         verdict(results),
+        "",
+        "## Validation split (where features, model and its settings were chosen)",
+        "",
+        validation_table(results),
         "",
         "## Intervals (quantile heads, shifted on the validation split)",
         "",

@@ -8,7 +8,11 @@ the score of the ridge fitted on all training rows, saved in the bundle with sko
 """
 
 import json
+import math
+import re
+from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +27,46 @@ FOLDS = 5
 
 
 def _vectorizer() -> TfidfVectorizer:
+    # TextScore.__call__ repeats this analyzer (lower case, default token pattern, 1-2 grams)
     return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
 
 
 class TextScore:
+    """The fitted vectorizer + ridge, and a pure-Python copy of their arithmetic for scoring.
+
+    ``vectorizer.transform`` + ``ridge.predict`` cost ~0.5 ms per call whatever the batch (sparse
+    matrix set-up); the service scores one to a few titles per call. The score is
+    ``intercept + sum_t w_t * coef_t / ||w||`` with ``w_t = (1 + log tf_t) * idf_t`` over the
+    title's known terms (sublinear tf, l2 norm): the same number from a dict lookup per term.
+    A test checks both ways agree.
+    """
+
     def __init__(self, vectorizer: TfidfVectorizer, ridge: Ridge):
         self.vectorizer, self.ridge = vectorizer, ridge
+        self.pattern = re.compile(vectorizer.token_pattern)
+        idf, coef = vectorizer.idf_.tolist(), ridge.coef_.tolist()
+        self.terms = {term: (idf[i], coef[i]) for term, i in vectorizer.vocabulary_.items()}
+        self.intercept = float(ridge.intercept_)
 
     def __call__(self, titles: Sequence[str]) -> np.ndarray:
+        if len(titles) > 64:  # large batches: scikit-learn's sparse arithmetic is faster
+            return self.sklearn_score(titles)
+        terms, out = self.terms, []
+        for title in titles:
+            words = self.pattern.findall(title.lower())
+            grams = words + [f"{a} {b}" for a, b in pairwise(words)]
+            counts = Counter(t for t in grams if t in terms)
+            dot = norm = 0.0
+            for term, count in counts.items():
+                idf, coef = terms[term]
+                weight = (1.0 + math.log(count)) * idf
+                dot += weight * coef
+                norm += weight * weight
+            out.append(self.intercept + (dot / math.sqrt(norm) if norm > 0 else 0.0))
+        return np.array(out, dtype=np.float64)
+
+    def sklearn_score(self, titles: Sequence[str]) -> np.ndarray:
+        """The reference: scikit-learn's own transform and predict."""
         return self.ridge.predict(self.vectorizer.transform(list(titles)))
 
     @classmethod

@@ -213,9 +213,11 @@ def evaluate(
         "metadata_only": replace(config, title=False),
     }
     predictions = {"ours": ours[:, 0]}
+    on_valid = {"ours": model.forward(split.valid)[:, 0]}
     for name, ablation in ablations.items():
         ablated, _, _, ablation_split = fit_model(tokenizer, vectors, ablation, regressor, data)
         predictions[name] = ablated.predict_log_features(ablation_split.test)[:, 0]
+        on_valid[name] = ablated.forward(ablation_split.valid)[:, 0]
     train_, valid_ = (split.train, y_train), (split.valid, y_valid)
     fitted = {
         "tfidf_ridge": baselines.fit_ridge(train_, valid_, metadata=False),
@@ -224,9 +226,15 @@ def evaluate(
     }
     for name, baseline in fitted.items():
         predictions[name] = baseline.mean(split.test)
+        on_valid[name] = baseline.mean(split.valid)
     predictions["constant"] = np.full(len(test), y_train.mean())
     log("  evaluation: ablations and baselines")
     results: dict = {name: _scored(y, p) for name, p in predictions.items()}
+    # what the choices were made on: the validation split (never the test split)
+    results["validation"] = {
+        name: {k: v for k, v in regression_metrics(y_valid, p).items() if k in VALID_KEYS}
+        for name, p in on_valid.items()
+    }
     per_seed = [regression_metrics(y, p) for p in seed_predictions]
     results["ours"]["seeds"] = {
         key: {
@@ -370,7 +378,9 @@ def train(
     return bundle, results
 
 
+VALID_KEYS = ("spearman", "log_r2", "log_rmse")
 SUMMARY_KEYS = (
+    "validation",
     "ours",
     "title_only",
     "metadata_only",
