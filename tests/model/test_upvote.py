@@ -1,5 +1,6 @@
 """The upvote model on the shipped sample: pipeline, bundle round trip, predictions, errors."""
 
+import gzip
 import re
 from pathlib import Path
 
@@ -262,16 +263,18 @@ def test_token_rows_pad_cut_and_mask(model):
     assert (rows[2] == featurizer.piece_to_row[known]).all()
 
 
-def test_extra_corpus_file_is_chunked_and_reiterable(model, tmp_path):
-    words = " ".join(["anarchism originated as a term of abuse"] * 300)  # 2100 words, one line
-    path = tmp_path / "text8.txt"
-    path.write_text(words)
-    corpus = TextFileCorpus(path, model.featurizer.tokenizer, words=1000)
-    chunks = list(corpus)
-    assert len(chunks) == 3  # 1000 + 1000 + 100 words
-    assert chunks == list(corpus)
-    assert "".join(chunks[0]).replace("▁", " ").split() == words.split()[:1000]
-    both = list(Corpus(["Show HN: x"], model.featurizer.tokenizer, [str(path)]))
+def test_extra_corpus_file_is_read_plain_or_gzipped_and_reiterable(model, tmp_path):
+    words = " ".join(["anarchism originated as a term of abuse"] * 3000)  # 21,000 words, one line
+    plain, packed = tmp_path / "text8", tmp_path / "text8.gz"
+    plain.write_text(words)
+    packed.write_bytes(gzip.compress(words.encode()))
+    chunks = list(TextFileCorpus(plain, model.featurizer.tokenizer))
+    assert len(chunks) == 3  # pseudo-documents of at most 10,000 words
+    assert chunks == list(TextFileCorpus(plain, model.featurizer.tokenizer))  # re-iterable
+    assert chunks == list(TextFileCorpus(packed, model.featurizer.tokenizer))
+    joined = " ".join("".join(c).replace("▁", " ") for c in chunks).split()
+    assert joined == words.split()
+    both = list(Corpus(["Show HN: x"], model.featurizer.tokenizer, [str(plain)]))
     assert len(both) == 4 and both[1:] == chunks
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import upvote
 from upvote.data.dataset import load_comments, load_stories
 from upvote.data.schema import UNBIASED
+from upvote.embeddings.corpus import iter_documents
 from upvote.embeddings.params import Word2VecParams
 from upvote.model import baselines
 from upvote.model.bundle import UpvoteModel, publish
@@ -86,24 +87,16 @@ def quick_options(options: TrainOptions) -> TrainOptions:
 
 
 class TextFileCorpus:
-    """A text file as word2vec sentences of SentencePiece pieces, re-iterable, read in chunks.
+    """A text file (plain or gzip, told apart by content) as word2vec sentences of SentencePiece
+    pieces, re-iterable. The embeddings' reader cuts a text8-style single line into bounded
+    pseudo-documents (embeddings/corpus.py), so memory stays flat whatever the file."""
 
-    text8 is one 100M-character line, so lines are cut into chunks of ~1000 words.
-    """
-
-    def __init__(self, path: str | Path, tokenizer: SentencePieceTokenizer, words: int = 1000):
-        self.path, self.tokenizer, self.words = Path(path), tokenizer, words
+    def __init__(self, path: str | Path, tokenizer: SentencePieceTokenizer):
+        self.path, self.tokenizer = Path(path), tokenizer
 
     def __iter__(self) -> Iterator[list[str]]:
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            rest: list[str] = []
-            for line in f:
-                rest += line.split()
-                while len(rest) >= self.words:
-                    chunk, rest = rest[: self.words], rest[self.words :]
-                    yield self.tokenizer.tokenize(" ".join(chunk))
-            if rest:
-                yield self.tokenizer.tokenize(" ".join(rest))
+        for document in iter_documents(self.path):
+            yield self.tokenizer.tokenize(document)
 
 
 class Corpus:
