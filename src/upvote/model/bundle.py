@@ -217,7 +217,7 @@ class UpvoteModel:
                         f"{np.expm1(total / count):.0f} (until {history.cutoff[:10]})"
                     )
         when = utc_times([story.get("time")])[0]
-        out["time"] = "time not given" if np.isnat(when) else f"{str(when)[:16]} UTC"
+        out["time"] = "time not given" if np.isnat(when) else f"{str(when)[:16].replace("T", " ")} UTC"
         form = title_form(text(story.get("title")))
         prefixes = [
             n.replace("_hn", " HN").title().replace("Hn", "HN")
