@@ -5,6 +5,8 @@ from typer.testing import CliRunner
 
 from upvote import __version__
 from upvote.cli import app
+from upvote.data.dataset import default_dataset_dir, load_stories
+from upvote.data.schema import UNBIASED, UNFILTERED
 
 
 def test_version_flag_prints_package_version():
@@ -19,3 +21,29 @@ def test_python_dash_m_runs_the_cli():
     )
     for group in ("data", "tokenizer", "embed", "train", "evaluate", "predict", "serve"):
         assert group in out.stdout
+
+
+def test_train_on_a_pulled_csv_without_a_selection_column(tmp_path):
+    """A user's own export has no `selection`: it is every story they have, so it trains."""
+    stories = load_stories()
+    mine = stories[stories["selection"].isin(UNBIASED) & stories["time"].notna()].tail(300)
+    csv = tmp_path / "my.csv"
+    mine.drop(columns=["selection", "source"]).to_csv(csv, index=False)
+    runner = CliRunner()
+    pulled = runner.invoke(app, ["data", "pull", "--source", str(csv)])
+    assert pulled.exit_code == 0, pulled.output
+    assert set(load_stories()["selection"]) == {UNFILTERED}
+    trained = runner.invoke(app, ["train", "--quick", "--max-rows", "200"])
+    assert trained.exit_code == 0, trained.output
+    assert f"training on the pulled dataset at {default_dataset_dir()} (300 rows)" in trained.output
+
+
+def test_predict_refuses_an_output_folder_that_does_not_exist(tmp_path):
+    (tmp_path / "in.csv").write_text("title\nhello\n")
+    out = tmp_path / "nonexistent" / "dir" / "x.csv"
+    result = CliRunner().invoke(app, ["predict", "-i", str(tmp_path / "in.csv"), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: --output {out}: the folder {out.parent} does not exist"
+    ]
+    assert not out.parent.parent.exists()

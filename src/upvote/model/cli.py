@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from upvote.model.io import InputError, read_table, write_table
+from upvote.data.files import DataError, check_output, read_table, write_table
 
 
 def _fail(message: str) -> None:
@@ -59,6 +59,7 @@ def train(
 
     Every option left out keeps its default from TrainOptions / FeatureConfig / RegressorConfig.
     """
+    from upvote.data.dataset import describe_source
     from upvote.model.baselines import KINDS
     from upvote.model.regressor import ACTIVATIONS
     from upvote.model.train import TrainOptions, quick_options
@@ -119,6 +120,7 @@ def train(
     )
     if quick:
         options = quick_options(options)
+    typer.echo(f"training on {describe_source()}")
     start = time.perf_counter()
     try:
         bundle, results = run_training(options, log=typer.echo)
@@ -181,11 +183,13 @@ def predict(
     """Predict scores for a file of stories (title required; url, by, time optional)."""
     from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model
 
-    if output.suffix.lower() not in (".parquet", ".csv"):
-        raise typer.BadParameter(f"{output}: must end in .parquet or .csv", param_hint="--output")
+    try:
+        check_output(output)
+    except DataError as err:
+        _fail(f"--output {err}")
     try:
         stories = read_table(input, required=("title",))
-    except InputError as err:
+    except DataError as err:
         raise typer.BadParameter(str(err), param_hint="--input") from err
     try:
         upvote_model = load_model(model)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from upvote.model.io import InputError, read_table
+from upvote.data.files import DataError, read_table
 from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
 app = typer.Typer(no_args_is_help=True)
@@ -22,7 +22,7 @@ def train(
     try:
         df = read_table(input, required=(column,))
         tokenizer = SentencePieceTokenizer.train(df[column], vocab_size=vocab_size)
-    except (InputError, ValueError) as err:
+    except (DataError, ValueError) as err:
         raise typer.BadParameter(str(err), param_hint="--input") from err
     tokenizer.save(out)
     typer.echo(f"{len(tokenizer)} pieces from {tokenizer.meta['trained_on']} texts -> {out}")
