@@ -9,6 +9,7 @@ from upvote.settings import Settings
 class ServeSettings(Settings):
     release: str | None = None  # the image/build being served (set by the Dockerfile), for /health
     model_version: str = "latest"  # which registry version to serve at start-up
+    model_retry_seconds: float = 5.0  # while no model is loaded, how often to look for one
     max_batch: int = 256  # stories per POST /predict; bigger batches get a 422
     max_title_chars: int = 300  # HN caps titles at 80; 300 leaves room without allowing abuse
     log_max_bytes: int = 10_000_000  # prediction log file size before it is rotated
