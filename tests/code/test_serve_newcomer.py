@@ -61,3 +61,16 @@ def test_a_422_does_not_echo_a_huge_input(client):
         assert response.status_code == 422, response.text
         assert len(response.content) < 2_000, (path, len(response.content))
         assert "title" in response.text
+
+
+def test_deploy_reads_its_podman_flags_like_every_setting(tmp_path, monkeypatch):
+    """UPVOTE_PODMAN / UPVOTE_PODMAN_RUN_ARGS are settings: the environment or a .env file."""
+    from upvote.serve.deploy import Deployment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UPVOTE_PODMAN", raising=False)
+    monkeypatch.setenv("UPVOTE_PODMAN_RUN_ARGS", "--ulimit nofile=20000:20000")
+    (tmp_path / ".env").write_text('UPVOTE_PODMAN="podman --runtime runc"\n')
+    deployment = Deployment(name="x", registry="127.0.0.1:5000", port=8000, data_dir=tmp_path)
+    assert deployment.podman == ["podman", "--runtime", "runc"]
+    assert deployment.run_args == ["--ulimit", "nofile=20000:20000"]

@@ -1,6 +1,8 @@
-"""Service settings: the project settings plus the knobs only the HTTP service needs.
+"""Service settings: the project settings plus the knobs only the HTTP service (or its deploy)
+needs.
 
-All come from the environment with the ``UPVOTE_`` prefix, e.g. ``UPVOTE_MAX_BATCH=500``.
+All come from the environment (or ``.env``) with the ``UPVOTE_`` prefix, e.g.
+``UPVOTE_MAX_BATCH=500``.
 """
 
 from upvote.settings import Settings
@@ -14,3 +16,11 @@ class ServeSettings(Settings):
     max_title_chars: int = 300  # HN caps titles at 80; 300 leaves room without allowing abuse
     log_max_bytes: int = 10_000_000  # prediction log file size before it is rotated
     log_backups: int = 5  # rotated prediction log files kept per model version
+
+
+class DeploySettings(Settings):
+    """The container engine of ``upvote deploy``, so the same code runs on a laptop and in a
+    locked-down CI sandbox."""
+
+    podman: str = "podman"  # the command, e.g. "podman --runtime runc --cgroup-manager cgroupfs"
+    podman_run_args: str = ""  # extra `podman run` flags, e.g. "--ulimit nofile=20000:20000"

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from upvote.data.files import DataError, read_table
-from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
+from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE, SentencePieceTokenizer
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -15,7 +15,9 @@ app = typer.Typer(no_args_is_help=True)
 def train(
     input: Path = typer.Option(..., "--input", "-i", help=".parquet, .csv or .txt (one per line)."),
     column: str = typer.Option("title", help="Column holding the texts."),
-    vocab_size: int = typer.Option(8000, min=10, help="Upper bound on the number of pieces."),
+    vocab_size: int = typer.Option(
+        DEFAULT_VOCAB_SIZE, min=10, help="Upper bound on the number of pieces."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the tokenizer into."),
 ) -> None:
     """Train a SentencePiece unigram tokenizer on one column of a file."""
