@@ -54,6 +54,11 @@ def train(
         None, "--model", help="What to ship: mlp (Wide & Deep, default), ridge or gbm."
     ),
     seed: int = typer.Option(None, help="Random seed (default: UPVOTE_SEED, 0)."),
+    if_stale: bool = typer.Option(
+        False,
+        "--if-stale",
+        help="Train only if the latest model was trained on other data, code or options.",
+    ),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
 
@@ -120,6 +125,14 @@ def train(
     )
     if quick:
         options = quick_options(options)
+    if if_stale:
+        current = _current_model(options)
+        if current is not None:
+            typer.echo(
+                f"model {current} is current (same data, code and options): not retraining "
+                "(run without --if-stale to train anyway)"
+            )
+            return
     typer.echo(f"training on {describe_source()}")
     start = time.perf_counter()
     try:
@@ -129,6 +142,29 @@ def train(
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
+
+
+def _current_model(options) -> str | None:
+    """The latest model's version if it was trained on today's data snapshot with this code and
+    these options (``upvote train --if-stale`` then has nothing to do), else None."""
+    from upvote.data.dataset import load_stories
+    from upvote.model.bundle import ModelNotFoundError, resolve_version
+    from upvote.model.splits import prepare_data
+    from upvote.model.train import code_version
+
+    try:
+        bundle = resolve_version("latest")
+        metadata = json.loads((bundle / "metadata.json").read_text())
+        data = prepare_data(load_stories(), options.rows, options.max_rows, options.history_rows)
+    except (ModelNotFoundError, OSError, ValueError):  # no model, or training will say what
+        return None
+    wanted = json.loads(json.dumps(options.to_dict(), default=str))
+    same = (
+        metadata.get("data_snapshot") == data.snapshot
+        and metadata.get("code_version") == code_version()
+        and metadata.get("options") == wanted
+    )
+    return bundle.name if same else None
 
 
 def evaluate(
