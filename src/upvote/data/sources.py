@@ -86,9 +86,10 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
 
     The server streams ``COPY (<story_sql>) TO STDOUT (FORMAT csv)``, one message per row; every
     ``batch_size`` rows are parsed at once by Arrow's CSV reader, so memory stays bounded by a
-    batch. This is ~1.5x faster than fetching Python tuples from a named cursor (measured with
-    benchmarks/ingest.py). Rows get ``source="postgresql"`` and ``selection="unfiltered"`` (every
-    story of the window), or ``"random_sample"`` with ``--sample``.
+    batch. This is faster than fetching Python tuples from a named cursor (benchmarks/ingest.py;
+    figures in benchmarks/RESULTS.md, "Ingest"). Rows get ``source="postgresql"`` and
+    ``selection="unfiltered"`` (every story of the window), or ``"random_sample"`` with
+    ``--sample``.
     """
     selection = "random_sample" if query.sample is not None else "unfiltered"
     names = [c for c in COLUMNS if c not in ("source", "selection")]

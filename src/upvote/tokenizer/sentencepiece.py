@@ -118,9 +118,8 @@ class SentencePieceTokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Many texts at once: a big batch runs in 2 C++ threads, a small one in this thread.
 
-        SentencePiece starts its threads on every batch call (~15 us of CPU, more under load),
-        which is more than encoding a title (~2-4 us): the service's batches of 1-64 titles are
-        cheaper one by one.
+        SentencePiece starts its threads on every batch call, which costs more CPU than encoding
+        a title: below ``THREADED_BATCH`` texts (the service's batches) one by one is cheaper.
         """
         return self._batch(list(texts), int)
 
