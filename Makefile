@@ -3,26 +3,32 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test docs install install-dev lint format clean
+.PHONY: run retrain test docs install install-dev lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	@echo "installing upvote and its dependencies into $(VENV) (a few minutes the first time) ..."
+	$(BIN)/python -m pip install --progress-bar off -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@echo "installing upvote with the dev tools into $(VENV) (a few minutes the first time) ..."
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## Train the default model on the shipped HN sample, then serve it on http://127.0.0.1:8000
+## Train the default model on the data (the shipped HN sample until you pull your own) unless the
+## latest model is current, then serve it on http://127.0.0.1:8000. `make retrain` trains anyway.
 run: install
-	$(BIN)/upvote train
+	$(BIN)/upvote train --if-stale
 	$(BIN)/upvote serve --host 127.0.0.1 --port 8000
+
+retrain: install
+	$(BIN)/upvote train
 
 ## Lint, format check, the docs site and the whole test suite
 test: install-dev

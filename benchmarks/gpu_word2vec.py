@@ -14,8 +14,7 @@ window 5, negative 5, sample 1e-3, min_count 5, alpha 0.025 SG / 0.05 CBOW).
 
 Only the training call is timed (after a warm-up that compiles the kernel); words/s = corpus
 words x epochs / seconds. Each run writes `<model>-<programs>.npz` (float16 vectors, ~14 MB).
-gensim on the same H100 machine (16 workers) took 17.9 s for 1 epoch of skip-gram, analogy
-0.147 (issue 3).
+gensim's time and quality on the same machine are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

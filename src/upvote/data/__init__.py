@@ -4,8 +4,9 @@ from upvote.data import load_stories, time_split
 train, valid, test, undated = time_split(load_stories())
 """
 
-from upvote.data.clean import CleaningReport, DataError, clean
+from upvote.data.clean import CleaningReport, clean
 from upvote.data.dataset import load_comments, load_stories, pull, read_dataset
+from upvote.data.files import DataError, read_table, write_table
 from upvote.data.schema import COLUMNS
 from upvote.data.sources import Query, postgres_batches, read_file
 from upvote.data.split import Split, time_split
@@ -23,5 +24,7 @@ __all__ = [
     "pull",
     "read_dataset",
     "read_file",
+    "read_table",
     "time_split",
+    "write_table",
 ]

@@ -12,14 +12,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from upvote.data.files import DataError
 from upvote.data.schema import COLUMNS, USER_COLUMNS
 
 MAX_TITLE_CHARS = 255  # hacker_news.items.title is varchar(255); HN itself allows 80
 FIRST_HN_TIME = pd.Timestamp("2006-10-01")  # HN's first items are from 2006-10-09
-
-
-class DataError(ValueError):
-    """Input that cannot be read as stories; the message names the file, row and column."""
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from upvote.data.clean import DataError
 from upvote.data.dataset import default_dataset_dir, load_stories, pull
+from upvote.data.files import DataError
 from upvote.data.sources import Query, is_postgres
 from upvote.data.stats import describe
 from upvote.settings import get_settings

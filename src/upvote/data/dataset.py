@@ -22,8 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from upvote.data.clean import CleaningReport, DataError, clean, row_keys
-from upvote.data.schema import COLUMNS, USER_COLUMNS, arrow_schema, empty_stories
+from upvote.data.clean import CleaningReport, clean, row_keys
+from upvote.data.files import DataError
+from upvote.data.schema import COLUMNS, UNFILTERED, USER_COLUMNS, arrow_schema, empty_stories
 from upvote.data.sources import Query, is_postgres, postgres_batches, read_file, redact
 from upvote.settings import get_settings
 
@@ -163,7 +164,10 @@ def _clean_batches(
 def _file_batches(
     path: Path, query: Query, batch_size: int
 ) -> Iterator[tuple[pd.DataFrame, CleaningReport]]:
-    df, report = clean(read_file(path), str(path))
+    raw = read_file(path)
+    if "selection" not in raw.columns:  # a user's own export: every story they have
+        raw["selection"] = UNFILTERED
+    df, report = clean(raw, str(path))
     window = pd.Series(True, index=df.index)
     if query.since is not None:
         window &= df["time"].isna() | (df["time"] >= query.since)  # as in story_sql
@@ -232,15 +236,32 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def default_stories_path() -> Path:
+    """What ``load_stories()`` reads: the pulled dataset if there is one, else the sample."""
+    directory = default_dataset_dir()
+    return directory if parts(directory) else SAMPLE_DIR / "stories.parquet"
+
+
+def describe_source(path: Path | None = None) -> str:
+    """Which stories ``load_stories(path)`` reads, in words, e.g. for ``upvote train`` to print."""
+    path = default_stories_path() if path is None else Path(path)
+    if path.is_dir():
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts(path))
+        return f"the pulled dataset at {path} ({rows:,} rows)"
+    if path == SAMPLE_DIR / "stories.parquet":
+        rows = pq.ParquetFile(path).metadata.num_rows
+        return (
+            f"the shipped sample ({rows:,} rows; `upvote data pull` your own to use them instead)"
+        )
+    return str(path)
+
+
 def load_stories(path: Path | str | None = None) -> pd.DataFrame:
     """Stories with the canonical columns: the pulled dataset if there is one, else the sample.
 
     ``path`` may name a dataset folder or a Parquet file with the canonical columns.
     """
-    if path is None:
-        directory = default_dataset_dir()
-        path = directory if parts(directory) else SAMPLE_DIR / "stories.parquet"
-    path = Path(path)
+    path = Path(default_stories_path() if path is None else path)
     if path.is_dir():
         return read_dataset(path)
     if not path.is_file():

@@ -2,11 +2,10 @@
 
 PostgreSQL rows are streamed by the server (``COPY (SELECT ...) TO STDOUT``) and parsed into Arrow
 tables ``batch_size`` rows at a time: the client never holds more than about one batch, whatever
-the size of ``hacker_news.items``. Files (.parquet, .csv, .jsonl) are read whole; they are exports,
-not the 41M-row production table.
+the size of ``hacker_news.items``. Files (.parquet, .csv, .jsonl, .txt; read by ``files.py``) are
+read whole; they are exports, not the 41M-row production table.
 """
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +18,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from upvote.data.clean import DataError
+from upvote.data.files import DataError, read_table
 from upvote.data.schema import ARROW_TYPES, COLUMNS, USER_COLUMNS, rename_aliases
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
-FILE_SUFFIXES = (".parquet", ".csv", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -88,9 +86,10 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
 
     The server streams ``COPY (<story_sql>) TO STDOUT (FORMAT csv)``, one message per row; every
     ``batch_size`` rows are parsed at once by Arrow's CSV reader, so memory stays bounded by a
-    batch. This is ~1.5x faster than fetching Python tuples from a named cursor (measured with
-    benchmarks/ingest.py). Rows get ``source="postgresql"`` and ``selection="unfiltered"`` (every
-    story of the window), or ``"random_sample"`` with ``--sample``.
+    batch. This is faster than fetching Python tuples from a named cursor (benchmarks/ingest.py;
+    figures in benchmarks/RESULTS.md, "Ingest"). Rows get ``source="postgresql"`` and
+    ``selection="unfiltered"`` (every story of the window), or ``"random_sample"`` with
+    ``--sample``.
     """
     selection = "random_sample" if query.sample is not None else "unfiltered"
     names = [c for c in COLUMNS if c not in ("source", "selection")]
@@ -135,41 +134,10 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
 
 
 def read_file(path: Path) -> pd.DataFrame:
-    """A .parquet, .csv or .jsonl file as a frame with canonical column names, values unparsed.
+    """A stories file (see ``files.read_table``) with canonical column names, values unparsed.
 
     The index is the row number (1 = first data row) so errors can name the row.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            df = pd.read_parquet(path)
-        elif suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        elif suffix == ".jsonl":
-            df = _read_jsonl(path)
-        else:
-            raise DataError(f"{path}: unsupported file type (use {', '.join(FILE_SUFFIXES)})")
-    except DataError:
-        raise
-    except Exception as exc:  # parsers raise many types; all mean "malformed file"
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+    df = read_table(path, as_text=True)
     df.index = pd.RangeIndex(1, len(df) + 1)
     return rename_aliases(df)
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: row {line_number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}: row {line_number}: expected a JSON object")
-            records.append(record)
-    return pd.DataFrame.from_records(records)

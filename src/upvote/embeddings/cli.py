@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from upvote.embeddings.engines.common import ProgressBar, format_bytes
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
 from upvote.embeddings.vocab import EmptyVocabularyError
+from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
+DEFAULTS = Word2VecParams()  # `embed train`'s defaults: an option left out keeps its value here
 
 
 class TokenizerName(StrEnum):
@@ -126,7 +129,9 @@ class _Created:
                     break
 
 
-def _tokenize_function(tokenizer: TokenizerName, documents, out: Path, vocab_size: int, resume):
+def _tokenize_function(
+    tokenizer: TokenizerName, documents, out: Path, vocab_size: int | None, resume
+):
     """The tokenize callable; a SentencePiece model is trained on the corpus and kept in out."""
     from upvote.tokenizer import SentencePieceTokenizer, WordTokenizer
 
@@ -135,6 +140,7 @@ def _tokenize_function(tokenizer: TokenizerName, documents, out: Path, vocab_siz
     model_dir = out / "tokenizer"
     if resume and model_dir.is_dir():
         return SentencePieceTokenizer.load(model_dir).tokenize
+    vocab_size = vocab_size or DEFAULT_VOCAB_SIZE
     console.print(f"training a SentencePiece tokenizer (vocab_size={vocab_size}) ...")
     model = SentencePieceTokenizer.train(documents, vocab_size=vocab_size)
     model.save(model_dir)
@@ -151,25 +157,49 @@ def train(
     ),
     out: Path = typer.Option(..., "--out", help="Output directory."),
     tokenizer: TokenizerName = typer.Option(TokenizerName.word, help="Word splitter."),
-    model: ModelName = typer.Option(ModelName.sg, help="Skip-gram or CBOW."),
-    dim: int = typer.Option(100, min=1, help="Vector size."),
-    window: int = typer.Option(5, min=1, help="Maximum context window."),
-    negative: int = typer.Option(5, min=0, help="Noise words per example (0: off, with --hs)."),
-    hs: bool = typer.Option(False, "--hs", help="Hierarchical softmax (CPU; with or without NS)."),
-    min_count: int = typer.Option(5, min=1, help="Drop words rarer than this."),
-    max_vocab: int | None = typer.Option(None, min=1, help="Keep at most this many words."),
-    sample: float = typer.Option(1e-3, min=0.0, help="Sub-sampling threshold (0: off)."),
-    epochs: int = typer.Option(1, min=1),
-    threads: int = typer.Option(
-        2, min=1, help="Worker threads (CPU); per rank under torchrun with --model-parallel 1."
+    model: ModelName = typer.Option(
+        None, help=f"Skip-gram or CBOW (default: {'sg' if DEFAULTS.sg else 'cbow'})."
     ),
-    device: Device = typer.Option(Device.cpu),
+    dim: int = typer.Option(None, min=1, help=f"Vector size (default: {DEFAULTS.vector_size})."),
+    window: int = typer.Option(
+        None, min=1, help=f"Maximum context window (default: {DEFAULTS.window})."
+    ),
+    negative: int = typer.Option(
+        None,
+        min=0,
+        help=f"Noise words per example (0: off, with --hs; default: {DEFAULTS.negative}).",
+    ),
+    hs: bool = typer.Option(
+        None,
+        "--hs/--no-hs",
+        help="Hierarchical softmax (CPU; with or without NS) "
+        f"(default: {'on' if DEFAULTS.hs else 'off'}).",
+    ),
+    min_count: int = typer.Option(
+        None, min=1, help=f"Drop words rarer than this (default: {DEFAULTS.min_count})."
+    ),
+    max_vocab: int | None = typer.Option(None, min=1, help="Keep at most this many words."),
+    sample: float = typer.Option(
+        None, min=0.0, help=f"Sub-sampling threshold (0: off; default: {DEFAULTS.sample})."
+    ),
+    epochs: int = typer.Option(
+        None, min=1, help=f"Passes over the corpus (default: {DEFAULTS.epochs})."
+    ),
+    threads: int = typer.Option(
+        None,
+        min=1,
+        help="Worker threads (CPU); per rank under torchrun with --model-parallel 1 "
+        f"(default: {DEFAULTS.threads}).",
+    ),
+    device: Device = typer.Option(None, help=f"Where to train (default: {DEFAULTS.device})."),
     alpha: float | None = typer.Option(None, min=0.0, help="Start learning rate."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(None, help=f"Random seed (default: {DEFAULTS.seed})."),
     resume: bool = typer.Option(False, help="Continue from the checkpoint in --out."),
     column: str | None = typer.Option(None, help="Parquet text column (default title/text)."),
     query: str | None = typer.Option(None, help="SQL query whose first column is the text."),
-    vocab_size: int = typer.Option(8000, min=10, help="SentencePiece vocabulary size."),
+    vocab_size: int = typer.Option(
+        None, min=10, help=f"SentencePiece vocabulary size (default: {DEFAULT_VOCAB_SIZE})."
+    ),
     model_parallel: int | None = typer.Option(
         None, min=1, help="Under torchrun: ranks per model group (default: all)."
     ),
@@ -177,24 +207,31 @@ def train(
     """Train word2vec; leaves OUT/vectors.txt (word2vec text), OUT/vectors.npz, OUT/params.json.
 
     Under torchrun (several processes) it trains with upvote.embeddings.distributed instead.
+    Every option left out keeps its default from Word2VecParams.
     """
     # the engines load numba (word2vec) or torch (distributed): only `train` pays for them
     from upvote.embeddings.word2vec import train as train_vectors
 
-    params = Word2VecParams(
-        sg=model is ModelName.sg,
-        vector_size=dim,
-        window=window,
-        negative=negative,
-        hs=hs,
-        min_count=min_count,
-        max_vocab=max_vocab,
-        sample=sample,
-        epochs=epochs,
-        alpha=alpha,
-        threads=threads,
-        seed=seed,
-        device=device.value,
+    def given(**values):
+        return {k: v for k, v in values.items() if v is not None}
+
+    params = replace(
+        DEFAULTS,
+        **given(
+            sg=None if model is None else model is ModelName.sg,
+            vector_size=dim,
+            window=window,
+            negative=negative,
+            hs=hs,
+            min_count=min_count,
+            max_vocab=max_vocab,
+            sample=sample,
+            epochs=epochs,
+            alpha=alpha,
+            threads=threads,
+            seed=seed,
+            device=None if device is None else device.value,
+        ),
     )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     distributed = world > 1  # started by torchrun
@@ -212,7 +249,7 @@ def train(
         if distributed:
             from upvote.embeddings.distributed import check_layout  # torch: see above
 
-            check_layout(world, model_parallel or world, dim)
+            check_layout(world, model_parallel or world, params.vector_size)
         if (Path(corpus) / "meta.json").exists():  # already encoded, e.g. on shared storage
             encoded = EncodedCorpus.open(corpus)
         elif resume and (encoded_dir / "meta.json").exists():
@@ -222,7 +259,11 @@ def train(
             tokenize = _tokenize_function(tokenizer, documents, out, vocab_size, resume)
             console.print(f"encoding {corpus} ...")
             encoded = encode_corpus(
-                documents, encoded_dir, min_count=min_count, max_vocab=max_vocab, tokenize=tokenize
+                documents,
+                encoded_dir,
+                min_count=params.min_count,
+                max_vocab=params.max_vocab,
+                tokenize=tokenize,
             )
         console.print(
             f"{encoded.n_tokens:,} tokens, {len(encoded.vocab):,} words in the vocabulary"
@@ -237,14 +278,14 @@ def train(
                     world, model_parallel or world, params, len(encoded.vocab), local
                 ):
                     console.print(line, soft_wrap=True, highlight=False)
-            with ProgressBar(rank == 0, encoded.n_tokens * epochs) as progress:
+            with ProgressBar(rank == 0, encoded.n_tokens * params.epochs) as progress:
                 stats = train_distributed(
                     encoded, params, out, progress if rank == 0 else None,
                     model_parallel=model_parallel, resume=resume,
                 )  # fmt: skip
             if rank == 0:
                 (out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
-                per_example = stats["loss"] / (1 + negative)
+                per_example = stats["loss"] / (1 + params.negative)
                 console.print(
                     f"last epoch's loss {stats['loss']:.4f} per pair (rank 0's replica), "
                     f"~{per_example:.4f} per logistic example (the single process's scale)",
@@ -252,7 +293,7 @@ def train(
                 )  # fmt: skip
                 console.print(
                     f"wrote {out / 'vectors.txt'} and {out / 'vectors.npz'} "
-                    f"({len(encoded.vocab):,} x {dim})"
+                    f"({len(encoded.vocab):,} x {params.vector_size})"
                 )
             return
         vectors = train_vectors(encoded, params, checkpoint_dir=out, resume=resume, progress=True)

@@ -20,8 +20,8 @@ The WORLD_SIZE ranks form WORLD_SIZE / M *model groups* of M ranks (M = model_pa
   places. Summing the replicas' deltas instead (Hogwild-like) moves such a row G times too far: the
   error grows by a factor G - 1 per synchronisation, and 4 replicas diverged (RESULTS.md). Only rows
   some replica touched since the last sync travel: one all_reduce of a V-byte mask per matrix
-  agrees on them (with 2 replicas on the text8-style corpus, 13% of syn0's rows and 64% of
-  syn1neg's after 64 steps of 512 words, 27% / 94% after 256: noise words spread wide).
+  agrees on them (few of syn0's rows, most of syn1neg's: noise words spread wide; the shares
+  are in docs/distributed.md).
 - Threads. Each CPU rank runs `params.threads` Hogwild threads on its own chunks; under column
   partitioning thread t of every rank of a group takes the same chunks, with the same seed and
   its own process group, so its all_reduces pair up.

@@ -146,7 +146,7 @@ class KeyedVectors:
                     vectors[i] = np.array(parts[1:], dtype=np.float32)
         return cls(keys, vectors)
 
-    # --- native format: one .npz, loads ~50x faster than text ---
+    # --- native format: one .npz, loads much faster than text ---
 
     def save(self, path: str | Path) -> None:
         with open(path, "wb") as f:  # an open file: np.savez would otherwise append ".npz"

@@ -95,8 +95,8 @@ class Vocab:
         """Walker's alias table of the noise distribution unigram**exponent: (prob, alias).
 
         A noise word is one uniform column i, kept if a uniform u < prob[i], else alias[i]: O(1)
-        per draw. gensim's bisection over a cumulative table spent ~half of skip-gram's time in
-        mispredicted branches (measured), and word2vec.c's 1e8-entry table takes 400 MB.
+        per draw. gensim's bisection over a cumulative table spends much of skip-gram's time in
+        mispredicted branches, and word2vec.c's 1e8-entry table takes 400 MB.
         """
         weights = self.counts.astype(np.float64) ** exponent
         n = len(weights)

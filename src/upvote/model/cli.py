@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from upvote.model.io import InputError, read_table, write_table
+from upvote.data.files import DataError, check_output, read_table, write_table
 
 
 def _fail(message: str) -> None:
@@ -54,11 +54,17 @@ def train(
         None, "--model", help="What to ship: mlp (Wide & Deep, default), ridge or gbm."
     ),
     seed: int = typer.Option(None, help="Random seed (default: UPVOTE_SEED, 0)."),
+    if_stale: bool = typer.Option(
+        False,
+        "--if-stale",
+        help="Train only if the latest model was trained on other data, code or options.",
+    ),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
 
     Every option left out keeps its default from TrainOptions / FeatureConfig / RegressorConfig.
     """
+    from upvote.data.dataset import describe_source
     from upvote.model.baselines import KINDS
     from upvote.model.regressor import ACTIVATIONS
     from upvote.model.train import TrainOptions, quick_options
@@ -119,6 +125,15 @@ def train(
     )
     if quick:
         options = quick_options(options)
+    if if_stale:
+        current = _current_model(options)
+        if current is not None:
+            typer.echo(
+                f"model {current} is current (same data, code and options): not retraining "
+                "(run without --if-stale to train anyway)"
+            )
+            return
+    typer.echo(f"training on {describe_source()}")
     start = time.perf_counter()
     try:
         bundle, results = run_training(options, log=typer.echo)
@@ -127,6 +142,29 @@ def train(
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
+
+
+def _current_model(options) -> str | None:
+    """The latest model's version if it was trained on today's data snapshot with this code and
+    these options (``upvote train --if-stale`` then has nothing to do), else None."""
+    from upvote.data.dataset import load_stories
+    from upvote.model.bundle import ModelNotFoundError, resolve_version
+    from upvote.model.splits import prepare_data
+    from upvote.model.train import code_version
+
+    try:
+        bundle = resolve_version("latest")
+        metadata = json.loads((bundle / "metadata.json").read_text())
+        data = prepare_data(load_stories(), options.rows, options.max_rows, options.history_rows)
+    except (ModelNotFoundError, OSError, ValueError):  # no model, or training will say what
+        return None
+    wanted = json.loads(json.dumps(options.to_dict(), default=str))
+    same = (
+        metadata.get("data_snapshot") == data.snapshot
+        and metadata.get("code_version") == code_version()
+        and metadata.get("options") == wanted
+    )
+    return bundle.name if same else None
 
 
 def evaluate(
@@ -181,11 +219,13 @@ def predict(
     """Predict scores for a file of stories (title required; url, by, time optional)."""
     from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model
 
-    if output.suffix.lower() not in (".parquet", ".csv"):
-        raise typer.BadParameter(f"{output}: must end in .parquet or .csv", param_hint="--output")
+    try:
+        check_output(output)
+    except DataError as err:
+        _fail(f"--output {err}")
     try:
         stories = read_table(input, required=("title",))
-    except InputError as err:
+    except DataError as err:
         raise typer.BadParameter(str(err), param_hint="--input") from err
     try:
         upvote_model = load_model(model)

@@ -5,15 +5,14 @@ so under load scoring 8 waiting stories at once costs far less than 8 calls. No 
 worker task: the first request of a batch schedules one ``flush`` two passes of the event loop
 later (``call_soon`` twice), and every request whose handler runs before it joins the batch. At
 low load a batch is one request and adds no noticeable latency; under load batches grow by
-themselves (the "dynamic batching" of TF Serving and Triton, without the wait window). Measured
-at 8 busy connections (benchmarks/RESULTS.md): one pass gave batches of 1-3, two give mostly 8;
-the earlier queue + worker task gave ~5.
+themselves (the "dynamic batching" of TF Serving and Triton, without the wait window). Two passes
+give bigger batches than one, or than a queue and a worker task: the measured batch sizes are in
+benchmarks/RESULTS.md, "Service".
 
-The call runs in the event loop itself, not on a worker thread: a batch takes well under a
-millisecond, and handing it to a thread cost more than that (a wake-up per batch, and the GIL
-bouncing between the loop and the thread, which delayed socket writes by up to the 5 ms switch
-interval). While a batch is scored, new requests wait in the socket buffers and form the next
-batch.
+The call runs in the event loop itself, not on a worker thread: a batch is quick, and handing it
+to a thread cost more than the batch (a wake-up per batch, and the GIL bouncing between the loop
+and the thread, which delayed socket writes by up to ``sys.getswitchinterval()``). While a batch
+is scored, new requests wait in the socket buffers and form the next batch.
 
 Each request carries the model it started with, so a hot reload never changes the model under a
 queued request: a batch holding both models is split into one call per model.

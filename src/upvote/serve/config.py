@@ -1,6 +1,8 @@
-"""Service settings: the project settings plus the knobs only the HTTP service needs.
+"""Service settings: the project settings plus the knobs only the HTTP service (or its deploy)
+needs.
 
-All come from the environment with the ``UPVOTE_`` prefix, e.g. ``UPVOTE_MAX_BATCH=500``.
+All come from the environment (or ``.env``) with the ``UPVOTE_`` prefix, e.g.
+``UPVOTE_MAX_BATCH=500``.
 """
 
 from upvote.settings import Settings
@@ -9,7 +11,16 @@ from upvote.settings import Settings
 class ServeSettings(Settings):
     release: str | None = None  # the image/build being served (set by the Dockerfile), for /health
     model_version: str = "latest"  # which registry version to serve at start-up
+    model_retry_seconds: float = 5.0  # while no model is loaded, how often to look for one
     max_batch: int = 256  # stories per POST /predict; bigger batches get a 422
     max_title_chars: int = 300  # HN caps titles at 80; 300 leaves room without allowing abuse
     log_max_bytes: int = 10_000_000  # prediction log file size before it is rotated
     log_backups: int = 5  # rotated prediction log files kept per model version
+
+
+class DeploySettings(Settings):
+    """The container engine of ``upvote deploy``, so the same code runs on a laptop and in a
+    locked-down CI sandbox."""
+
+    podman: str = "podman"  # the command, e.g. "podman --runtime runc --cgroup-manager cgroupfs"
+    podman_run_args: str = ""  # extra `podman run` flags, e.g. "--ulimit nofile=20000:20000"

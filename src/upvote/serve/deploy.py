@@ -9,10 +9,9 @@ one never stopped serving: an automatic rollback.
 State lives in ``<data_dir>/deploy/<name>/``: ``upstream`` (read by the proxy), ``live`` (the
 container now serving), ``proxy.pid`` and ``proxy.log``.
 
-Container engine flags come from the environment so the same code runs on a laptop and in a
-locked-down CI sandbox: ``UPVOTE_PODMAN`` (default ``podman``, e.g. ``podman --runtime runc
---cgroup-manager cgroupfs``) and ``UPVOTE_PODMAN_RUN_ARGS`` (extra ``podman run`` flags, e.g.
-``--ulimit nofile=20000:20000``).
+Container engine flags are settings (``DeploySettings`` in config.py) so the same code runs on a
+laptop and in a locked-down CI sandbox: ``UPVOTE_PODMAN`` (default ``podman``) and
+``UPVOTE_PODMAN_RUN_ARGS`` (extra ``podman run`` flags).
 """
 
 import contextlib
@@ -27,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from upvote.serve.config import DeploySettings
 from upvote.serve.proxy import write_upstream
 
 
@@ -56,11 +56,9 @@ class Deployment:
     data_dir: Path
     health_timeout: float = 60.0
     drain: float = 2.0
-    podman: list[str] = field(
-        default_factory=lambda: shlex.split(os.environ.get("UPVOTE_PODMAN", "podman"))
-    )
+    podman: list[str] = field(default_factory=lambda: shlex.split(DeploySettings().podman))
     run_args: list[str] = field(
-        default_factory=lambda: shlex.split(os.environ.get("UPVOTE_PODMAN_RUN_ARGS", ""))
+        default_factory=lambda: shlex.split(DeploySettings().podman_run_args)
     )
 
     @property

@@ -6,9 +6,10 @@ restarts because they are only ever appended to, and are rotated by size: when
 ...), keeping ``backups`` old files, the scheme of ``logging.handlers.RotatingFileHandler``.
 
 Records are buffered and written in blocks: by ``flush()`` (the service calls it every
-``FLUSH_SECONDS``), before ``tail()`` reads, on rotation and on ``close()``. A write per record
-cost the service ~0.05 ms of CPU per prediction, a quarter of a no-op request. The price: a
-process killed with SIGKILL loses at most the last second of records (a normal stop loses none).
+``FLUSH_SECONDS``), before ``tail()`` reads, on rotation and on ``close()``: a write per record
+was a large share of a cheap request's CPU (benchmarks/RESULTS.md, "Service"). The price: a
+process killed with SIGKILL loses at most the last ``FLUSH_SECONDS`` of records (a normal stop
+loses none).
 """
 
 import json
@@ -46,7 +47,7 @@ class PredictionLog:
 
         The line is assembled from pre-serialized parts (pydantic's Rust ``model_dump_json`` for
         the input, a cached JSON string per version) rather than ``json.dumps`` of a nested dict:
-        it runs on every prediction, and this way costs about half (7.8 -> 4.2 us in-process).
+        it runs on every prediction, and this way costs about half as much.
         """
         if isinstance(inputs, BaseModel):
             inputs_json = inputs.model_dump_json()

@@ -3,51 +3,91 @@
 Requests read ``holder.model`` once and keep that reference, so a reload (which assigns a new,
 fully loaded and checked model in one step) never changes the model under a running request:
 in-flight requests finish on the old model and the next ones get the new one.
+
+A service started before any model was trained looks for one again (at most every
+``RETRY_SECONDS``) whenever a request needs it, so ``upvote train`` after ``upvote serve`` is
+enough: no restart and no ``/admin/reload``.
 """
 
 import logging
 import math
 import threading
+import time
 from pathlib import Path
 
-import upvote
-from upvote.model.bundle import UpvoteModel
+from upvote.model.bundle import UpvoteModel, load_model
 
 log = logging.getLogger(__name__)
 
 # A story every bundle must be able to score before it is allowed to serve.
 PROBE = {"title": "Show HN: A tiny word2vec in PyTorch", "url": None, "by": "probe", "time": None}
+RETRY_SECONDS = 5.0  # while no model is loaded, how often a request may look for one
 
 
 class ModelNotLoaded(RuntimeError):
-    """No model is loaded yet (empty registry); endpoints answer 503 until a reload succeeds."""
+    """No model is loaded yet (empty registry); endpoints answer 503 until one is found."""
 
 
 class ModelHolder:
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(
+        self, models_dir: Path, version: str = "latest", retry_seconds: float = RETRY_SECONDS
+    ) -> None:
         self.models_dir = models_dir
+        self.version = version  # what to look for while none is loaded
+        self.retry_seconds = retry_seconds
         self._model: UpvoteModel | None = None
         self._reload_lock = threading.Lock()  # one reload at a time; readers never wait
+        self._next_try = 0.0  # monotonic time of the next look for a model while none is loaded
+        self._last_error = ""
 
     @property
     def model(self) -> UpvoteModel:
         model = self._model
         if model is None:
-            raise ModelNotLoaded(f"no model loaded from {self.models_dir}; train one first")
+            model = self._look_again()
+        if model is None:
+            raise ModelNotLoaded(
+                f"no model loaded ({self._last_error or 'not looked for yet'}); the service looks "
+                f"for one every {self.retry_seconds:g} s, so `upvote train` is enough: no restart"
+            )
         return model
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._look_again() is not None
+
+    def _look_again(self) -> UpvoteModel | None:
+        """Try to load ``self.version`` unless tried within ``retry_seconds`` or a load runs."""
+        now = time.monotonic()
+        if now < self._next_try or not self._reload_lock.acquire(blocking=False):
+            return self._model
+        try:
+            self._next_try = now + self.retry_seconds
+            if self._model is None:
+                self._swap_in(self.version)
+        except Exception as error:  # not there yet: the next look is in retry_seconds
+            self._last_error = str(error)
+        finally:
+            self._reload_lock.release()
+        return self._model
 
     def load(self, version: str = "latest") -> tuple[str | None, str]:
         """Load ``version`` fully, check it answers, then swap it in; on any error keep the old."""
         with self._reload_lock:
-            new = upvote.load_model(version, registry_dir=self.models_dir)
-            check = new.predict_records([PROBE])
-            if len(check) != 1 or not math.isfinite(check[0]["predicted_score"]):
-                raise ValueError(f"model {new.version} gives no score for the probe story")
-            previous = self._model.version if self._model is not None else None
-            self._model = new
-            log.info("serving model %s (was %s)", new.version, previous)
-            return previous, new.version
+            try:
+                return self._swap_in(version)
+            except Exception as error:
+                self._last_error = str(error)
+                if self._model is None:
+                    self._next_try = time.monotonic() + self.retry_seconds
+                raise
+
+    def _swap_in(self, version: str) -> tuple[str | None, str]:
+        new = load_model(version, registry_dir=self.models_dir)
+        check = new.predict_records([PROBE])
+        if len(check) != 1 or not math.isfinite(check[0]["predicted_score"]):
+            raise ValueError(f"model {new.version} gives no score for the probe story")
+        previous = self._model.version if self._model is not None else None
+        self._model = new
+        log.info("serving model %s (was %s)", new.version, previous)
+        return previous, new.version

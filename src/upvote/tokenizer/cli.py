@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from upvote.model.io import InputError, read_table
-from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
+from upvote.data.files import DataError, read_table
+from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE, SentencePieceTokenizer
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -15,14 +15,16 @@ app = typer.Typer(no_args_is_help=True)
 def train(
     input: Path = typer.Option(..., "--input", "-i", help=".parquet, .csv or .txt (one per line)."),
     column: str = typer.Option("title", help="Column holding the texts."),
-    vocab_size: int = typer.Option(8000, min=10, help="Upper bound on the number of pieces."),
+    vocab_size: int = typer.Option(
+        DEFAULT_VOCAB_SIZE, min=10, help="Upper bound on the number of pieces."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the tokenizer into."),
 ) -> None:
     """Train a SentencePiece unigram tokenizer on one column of a file."""
     try:
         df = read_table(input, required=(column,))
         tokenizer = SentencePieceTokenizer.train(df[column], vocab_size=vocab_size)
-    except (InputError, ValueError) as err:
+    except (DataError, ValueError) as err:
         raise typer.BadParameter(str(err), param_hint="--input") from err
     tokenizer.save(out)
     typer.echo(f"{len(tokenizer)} pieces from {tokenizer.meta['trained_on']} texts -> {out}")

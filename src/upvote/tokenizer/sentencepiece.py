@@ -14,6 +14,7 @@ THREADED_BATCH = 256  # from this many texts on, encode in C++ threads (measured
 # a one-line corpus such as text8 would train on almost nothing. Longer texts are cut at spaces
 # into pieces of at most this many UTF-8 bytes.
 MAX_SENTENCE_BYTES = 2048  # well below the limit: normalisation may grow a text
+DEFAULT_VOCAB_SIZE = 8000  # an upper bound (hard_vocab_limit=False); every CLI defaults to it
 
 
 def bounded_pieces(text: str, limit: int = MAX_SENTENCE_BYTES) -> Iterator[str]:
@@ -45,7 +46,7 @@ def bounded_pieces(text: str, limit: int = MAX_SENTENCE_BYTES) -> Iterator[str]:
 class SentencePieceTokenizer:
     """Unigram SentencePiece model. Pieces (strings) are the tokens our word2vec vectors are for.
 
-    >>> tok = SentencePieceTokenizer.train(titles, vocab_size=8000)
+    >>> tok = SentencePieceTokenizer.train(titles)
     >>> tok.tokenize("Show HN: my new database")
     ['▁Show', '▁HN', ':', '▁my', '▁new', '▁database']
     """
@@ -59,7 +60,7 @@ class SentencePieceTokenizer:
     def train(
         cls,
         texts: Iterable[str],
-        vocab_size: int = 8000,
+        vocab_size: int = DEFAULT_VOCAB_SIZE,
         model_type: str = "unigram",
         character_coverage: float = 0.9995,
         max_sentences: int = 2_000_000,
@@ -117,9 +118,8 @@ class SentencePieceTokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Many texts at once: a big batch runs in 2 C++ threads, a small one in this thread.
 
-        SentencePiece starts its threads on every batch call (~15 us of CPU, more under load),
-        which is more than encoding a title (~2-4 us): the service's batches of 1-64 titles are
-        cheaper one by one.
+        SentencePiece starts its threads on every batch call, which costs more CPU than encoding
+        a title: below ``THREADED_BATCH`` texts (the service's batches) one by one is cheaper.
         """
         return self._batch(list(texts), int)
 

@@ -2,9 +2,9 @@
 
 Distributed training (distributed.py) needs *batched* steps: under column partitioning every
 example's dot product is split across ranks and summed by one all_reduce per step. In PyTorch a
-512-word step on CPU is ~30 small tensor ops (gathers, bmm, unique, index_add_) and took ~3.9 ms
-for ~2,250 skip-gram pairs, far slower than one numba thread of the per-word engine
-(benchmarks/RESULTS.md). These kernels do the same work without the per-op overhead.
+512-word step on CPU is ~30 small tensor ops (gathers, bmm, unique, index_add_), far slower than
+one numba thread of the per-word engine (benchmarks/torch_steps.py; benchmarks/RESULTS.md).
+These kernels do the same work without the per-op overhead.
 
 The step is the torch Step's arithmetic exactly (a test compares them on the same batch): every
 gradient is computed from the vectors as they were at the start of the step, and a row hit more

@@ -1,0 +1,104 @@
+"""Reading and writing user tables (.parquet, .csv, .jsonl, .txt) with errors that name the file.
+
+One reader for every command that takes a file: ``upvote data pull --source``, ``upvote predict``
+and ``upvote tokenizer train``. Whatever is wrong with a file becomes a ``DataError`` whose one-line
+message starts with the file's path.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+SUFFIXES = (".parquet", ".csv", ".jsonl", ".txt")
+OUTPUT_SUFFIXES = (".parquet", ".csv")
+
+
+class DataError(ValueError):
+    """Input that cannot be used; the message names the file (and the row and column if known)."""
+
+
+def read_table(
+    path: str | Path, required: tuple[str, ...] = (), as_text: bool = False
+) -> pd.DataFrame:
+    """A .parquet, .csv, .jsonl or .txt (one text per line, column ``title``) file as a frame.
+
+    ``as_text`` reads every CSV column as a string, with only empty fields missing, for callers
+    that parse and check values themselves (``data pull``, which names the bad row); otherwise
+    only ``title``, ``url`` and ``by`` are forced to strings. Raises ``DataError`` for a missing,
+    empty, unreadable or non-UTF-8 file, a missing ``required`` column, or a file without rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif suffix == ".csv" and as_text:  # only an empty field is missing, "NA" is text
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        elif suffix == ".csv":
+            df = pd.read_csv(path, dtype={"title": str, "url": str, "by": str})
+        elif suffix == ".jsonl":
+            df = _read_jsonl(path)
+        else:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            df = pd.DataFrame({"title": [line for line in lines if line.strip()]})
+    except DataError:
+        raise
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except Exception as err:  # parsers raise many types (ArrowInvalid, OSError, ParserError...)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
+    missing = [column for column in required if column not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, df.columns)) or 'none'})"
+        )
+    if df.empty:
+        raise DataError(f"{path}: the file has no rows")
+    return df
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: row {line_number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}: row {line_number}: expected a JSON object")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def check_output(path: str | Path) -> Path:
+    """``path`` if a table can be written there: a .parquet or .csv name in an existing folder."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise DataError(f"{path}: must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise DataError(f"{path}: the folder {path.parent} does not exist")
+    return path
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as .parquet or .csv (chosen by the suffix) into an existing folder."""
+    path = check_output(path)
+    if path.suffix.lower() == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
+    return path
