@@ -2,12 +2,12 @@
 
 import typer
 
-from upvote import __version__
 from upvote.data.cli import app as data_app
 from upvote.embeddings.cli import app as embed_app
 from upvote.model.cli import evaluate, predict, train
 from upvote.serve.cli import deploy, serve
 from upvote.tokenizer.cli import app as tokenizer_app
+from upvote.version import __version__
 
 app = typer.Typer(
     help="Word2vec embeddings and Hacker News upvote prediction.",

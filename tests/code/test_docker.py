@@ -1,6 +1,7 @@
 """The Dockerfiles: lint-clean, and the API image really builds, runs and serves (podman)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def test_train_image_trains_and_api_image_serves_it(
         "run", "--rm", "--network", "host", *podman.run_args, "--volume", f"{data}:/data:U",
         train_image, "upvote", "train", "--quick",
     )  # fmt: skip
-    version = (data / "models" / "latest").read_text().strip()
+    version = os.readlink(data / "models" / "latest")  # a relative link to the version
 
     port = free_port()
     name = f"upvote-test-{port}"

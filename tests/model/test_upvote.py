@@ -1,6 +1,7 @@
 """The upvote model on the shipped sample: pipeline, bundle round trip, predictions, errors."""
 
 import gzip
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from upvote.cli import app
 from upvote.data.dataset import load_stories
 from upvote.data.schema import UNBIASED
 from upvote.embeddings.params import Word2VecParams
-from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model, publish
+from upvote.model.bundle import (
+    OUTPUT_COLUMNS,
+    ModelNotFoundError,
+    list_versions,
+    load_model,
+    publish,
+)
 from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.regressor import (
     INFER_BATCH,
@@ -76,7 +83,9 @@ def test_titles() -> pd.DataFrame:
 
 def test_pipeline_publishes_a_complete_bundle(trained):
     _, bundle, results = trained
-    assert (bundle.parent / "latest").read_text().strip() == bundle.name
+    latest = bundle.parent / "latest"
+    assert latest.is_symlink() and os.readlink(latest) == bundle.name
+    assert oct((bundle / "report").stat().st_mode & 0o777) == oct(0o755)
     for name in ("model.json", "metadata.json", "regressor.pt", "vectors.npz", "scores.npy"):
         assert (bundle / name).is_file(), name
     report = bundle / "report"
@@ -188,7 +197,11 @@ def test_publish_refuses_to_overwrite(model, tmp_path):
     publish(model, "v1", tmp_path)
     with pytest.raises(FileExistsError):
         publish(model, "v1", tmp_path)
-    assert (tmp_path / "latest").read_text().strip() == "v1"
+    assert os.readlink(tmp_path / "latest") == "v1"
+    (tmp_path / "latest").unlink()
+    (tmp_path / "latest").write_text("v1\n")  # a registry from before the link
+    assert upvote.load_model(registry_dir=tmp_path).version == "v1"
+    assert list_versions(tmp_path) == ["v1"]
 
 
 def test_cli_predict_csv_and_parquet(registry_env, tmp_path):

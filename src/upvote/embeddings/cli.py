@@ -133,7 +133,8 @@ def _tokenize_function(
     tokenizer: TokenizerName, documents, out: Path, vocab_size: int | None, resume
 ):
     """The tokenize callable; a SentencePiece model is trained on the corpus and kept in out."""
-    from upvote.tokenizer import SentencePieceTokenizer, WordTokenizer
+    from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
+    from upvote.tokenizer.word import WordTokenizer
 
     if tokenizer is TokenizerName.word:
         return WordTokenizer().tokenize

@@ -22,7 +22,7 @@ from upvote.embeddings.engines.common import Progress, ProgressBar
 from upvote.embeddings.engines.cpu import train_cpu
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
-from upvote.tokenizer import WordTokenizer
+from upvote.tokenizer.word import WordTokenizer
 
 GPU_CHECKPOINT = "checkpoint-gpu.pt"  # the Triton engine's own format (--device cuda)
 

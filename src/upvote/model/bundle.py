@@ -11,7 +11,7 @@
         metadata.json         metrics, data snapshot id, code version, training options
         scores.npy            training stories' scores (for ``percentile``)
         report/               evaluation report (Markdown, HTML, PNG)
-    <models_dir>/latest       text file: the newest version name
+    <models_dir>/latest       symbolic link to the newest version's folder (relative)
 
 A bundle is written into a hidden staging folder and renamed into place, and ``latest`` is replaced
 with ``os.replace``: a reader (the service) never sees a half-written model.
@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from upvote.data.schema import UNFILTERED
-from upvote.embeddings import KeyedVectors
+from upvote.embeddings.vectors import KeyedVectors
 from upvote.model.baselines import PointModel, load_baseline
 from upvote.model.features import FeatureConfig, Features, Featurizer, Stories
 from upvote.model.history import HistoryStore
@@ -44,7 +44,7 @@ from upvote.model.metadata import (
 from upvote.model.regressor import NumpyRegressor, RegressorConfig, UpvoteNet
 from upvote.model.text_score import TextScore
 from upvote.settings import get_settings
-from upvote.tokenizer import SentencePieceTokenizer
+from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
 OUTPUT_COLUMNS = ("predicted_log1p", "predicted_score", "p10", "p50", "p90", "p_reach_100")
 
@@ -217,7 +217,9 @@ class UpvoteModel:
                         f"{np.expm1(total / count):.0f} (until {history.cutoff[:10]})"
                     )
         when = utc_times([story.get("time")])[0]
-        out["time"] = "time not given" if np.isnat(when) else f"{str(when)[:16].replace("T", " ")} UTC"
+        out["time"] = (
+            "time not given" if np.isnat(when) else f"{str(when)[:16].replace('T', ' ')} UTC"
+        )
         form = title_form(text(story.get("title")))
         prefixes = [
             n.replace("_hn", " HN").title().replace("Hn", "HN")
@@ -302,17 +304,27 @@ def list_versions(registry_dir: str | Path | None = None) -> list[str]:
     root = registry(registry_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "model.json").is_file())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.is_symlink() and (p / "model.json").is_file()
+    )
 
 
 def resolve_version(version: str = "latest", registry_dir: str | Path | None = None) -> Path:
-    """The bundle folder of ``version`` ("latest" follows the ``latest`` file)."""
+    """The bundle folder of ``version`` ("latest" follows the ``latest`` link; a plain-text
+    ``latest`` holding a version name, as older registries have, is read too)."""
     root = registry(registry_dir)
     if version == "latest":
         pointer = root / "latest"
-        if not pointer.is_file():
+        if pointer.is_symlink():
+            version = os.readlink(pointer)
+        elif (pointer / "model.json").is_file():  # a copy that followed the link (cp -r)
+            return pointer
+        elif pointer.is_file():
+            version = pointer.read_text().strip()
+        else:
             raise ModelNotFoundError(f"no model trained yet in {root}: run `upvote train` first")
-        version = pointer.read_text().strip()
     directory = root / version
     if not version or "/" in version or version.startswith(".") or not directory.is_dir():
         known = ", ".join(list_versions(root)) or "none"
@@ -348,6 +360,7 @@ def publish(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     pointer = root / f".latest-{os.getpid()}"
-    pointer.write_text(version + "\n")
-    os.replace(pointer, root / "latest")
+    pointer.unlink(missing_ok=True)
+    os.symlink(version, pointer)  # relative: the registry folder can move
+    os.replace(pointer, root / "latest")  # atomic: a reader sees the old or the new link
     return final

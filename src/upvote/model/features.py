@@ -39,7 +39,7 @@ from upvote.model.metadata import (
     utc_times,
 )
 from upvote.model.text_score import TextScore
-from upvote.tokenizer import SentencePieceTokenizer
+from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
 Stories = pd.DataFrame | Sequence[Mapping[str, Any]]
 

@@ -20,7 +20,7 @@ from upvote.model.evaluate import log_target
 from upvote.model.features import FeatureConfig, Features, Featurizer
 from upvote.model.history import HistoryConfig, HistoryStore
 from upvote.model.text_score import fit_text_score
-from upvote.tokenizer import SentencePieceTokenizer
+from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
 
 @dataclass

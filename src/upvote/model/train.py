@@ -7,6 +7,7 @@ title, and nothing written after the test period (the shipped comments are from 
 off by default).
 """
 
+import os
 import subprocess
 import tempfile
 import time
@@ -18,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import upvote
 from upvote.data.dataset import load_comments, load_stories
 from upvote.data.schema import UNBIASED
 from upvote.embeddings.corpus import iter_documents
@@ -43,7 +43,8 @@ from upvote.model.regressor import (
 )
 from upvote.model.report import write_report
 from upvote.model.splits import Data, SplitFeatures, prepare_data, split_features
-from upvote.tokenizer import SentencePieceTokenizer
+from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE, SentencePieceTokenizer
+from upvote.version import __version__
 
 
 @dataclass
@@ -53,7 +54,7 @@ class TrainOptions:
     rows: str = "unbiased"  # "unbiased" or "all" (splits.py)
     history_rows: str = "all"  # whose scores make track records: "all" dated rows or "unbiased"
     max_rows: int | None = None  # only the N most recent unbiased stories (quick runs)
-    vocab_size: int = 8000
+    vocab_size: int = DEFAULT_VOCAB_SIZE
     comments: bool = False  # add the shipped comments (2020) to the word2vec corpus
     corpus: list[str] = field(default_factory=list)  # extra text files for word2vec
     word2vec: Word2VecParams = field(
@@ -124,7 +125,7 @@ def code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return f"{upvote.__version__}+{sha}" if sha else upvote.__version__
+    return f"{__version__}+{sha}" if sha else __version__
 
 
 def fit_model(
@@ -308,7 +309,7 @@ def train(
     log: Callable[[str], None] = print,
 ) -> tuple[Path, dict]:
     """Run the whole pipeline and publish the bundle; returns (bundle folder, results)."""
-    from upvote.embeddings import train as train_word2vec  # numba: only when training
+    from upvote.embeddings.word2vec import train as train_word2vec  # numba: only when training
 
     options = options or TrainOptions()
     if options.rows == "all" and not options.features.selection:
@@ -362,6 +363,7 @@ def train(
         "best_epoch": best_epoch,
     }
     with tempfile.TemporaryDirectory(prefix="upvote-report-") as tmp:
+        os.chmod(tmp, 0o755)  # copied into the bundle as it is: readable like the rest
         results = evaluate(model, data, split, Path(tmp), seeds=options.seeds, log=log)
         step("evaluation")
         timings["total"] = round(time.perf_counter() - start, 2)
