@@ -3,7 +3,8 @@
 - constant: the training rows' mean log1p(score) (in the report only);
 - ``ridge``: TF-IDF on the title (word 1-2 grams), with ``metadata`` our standardised dense
   features too (title form, domain/author track records, era): a strong, simple model;
-- ``gbm``: gradient-boosted trees (scikit-learn's HistGradientBoosting) on the dense features.
+- ``gbm``: gradient-boosted trees (scikit-learn's HistGradientBoosting) on the dense features
+  (the metadata and the title score, text_score.py).
 
 Each is tuned on the validation split only (ridge's alpha; the trees stop early on a slice of the
 training rows), never on the test split. To stand in for the network in a bundle, each gives the

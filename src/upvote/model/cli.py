@@ -47,6 +47,7 @@ def train(
     history: bool = typer.Option(None, help="The domain's and author's track records."),
     form: bool = typer.Option(None, help="The title's form (Show HN, length, ...)."),
     era: bool = typer.Option(None, help="The year, as a number (scores drift)."),
+    text_score: bool = typer.Option(None, help="The TF-IDF + ridge score of the title's words."),
     time_features: bool = typer.Option(None, "--time/--no-time", help="Hour of the week."),
     domain: bool = typer.Option(None, help="The domain hashed into buckets, as a field."),
     seeds: int = typer.Option(None, min=1, help="Networks trained for the report's mean +- sd."),
@@ -107,7 +108,14 @@ def train(
         word2vec=replace(defaults.word2vec, **given(vector_size=dim, epochs=w2v_epochs), seed=seed),
         features=replace(
             defaults.features,
-            **given(history=history, form=form, era=era, time=time_features, domain=domain),
+            **given(
+                history=history,
+                form=form,
+                era=era,
+                text_score=text_score,
+                time=time_features,
+                domain=domain,
+            ),
         ),
         regressor=replace(
             defaults.regressor,

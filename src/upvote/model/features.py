@@ -260,17 +260,12 @@ class Featurizer:
         keys = self.history_keys(stories, urls)
         if history is None:
             history = self.history.lookup(keys)
-        url_is_known = url_known(stories)
-        no_url = np.array([missing(u) or text(u).strip() == "" for u in urls], dtype=bool)
-        has_author = np.array([k != "" for k in keys["author"]], dtype=np.float64)
+        flags = [
+            (not known, known and (missing(u) or text(u).strip() == ""), author != "")
+            for known, u, author in zip(url_known(stories), urls, keys["author"], strict=True)
+        ]
+        flags = np.array(flags, dtype=np.float64).reshape(len(urls), 3)
+        counts = np.log1p(history[:, [0, 2]])
         return np.column_stack(
-            [
-                ~url_is_known,
-                url_is_known & no_url,
-                np.log1p(history[:, 0]),
-                history[:, 1],
-                has_author,
-                np.log1p(history[:, 2]),
-                history[:, 3],
-            ]
+            [flags[:, :2], counts[:, 0], history[:, 1], flags[:, 2], counts[:, 1], history[:, 3]]
         )

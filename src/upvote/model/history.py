@@ -75,6 +75,21 @@ class HistoryStore:
         self.prior = prior  # mean log1p(score) of every story in the store
         self.tables = tables
         self.cutoff = cutoff  # time of the newest story in the store
+        # key -> (count, lift), computed once: a lookup is one dict access per story
+        self.frozen = {
+            kind: dict(
+                zip(
+                    table.keys,
+                    zip(
+                        table.counts.tolist(),
+                        self._lift(table.counts, table.sums, prior).tolist(),
+                        strict=True,
+                    ),
+                    strict=True,
+                )
+            )
+            for kind, table in tables.items()
+        }
 
     @classmethod
     def fit(cls, stories: pd.DataFrame, config: HistoryConfig | None = None) -> "HistoryStore":
@@ -98,16 +113,15 @@ class HistoryStore:
         return cls(config, prior, tables, cutoff)
 
     def lookup(self, keys_by_kind: dict[str, list[str]]) -> np.ndarray:
-        """[N, 4] float64: count and lift (smoothed mean - prior) for domain, then author."""
-        columns = []
-        for kind in KINDS:
-            table = self.tables[kind]
-            rows = np.array([table.keys.get(k, -1) for k in keys_by_kind[kind]], dtype=np.int64)
-            found = rows >= 0
-            counts = np.where(found, table.counts[rows], 0.0)
-            sums = np.where(found, table.sums[rows], 0.0)
-            columns += [counts, self._lift(counts, sums, self.prior)]
-        return np.column_stack(columns) if columns[0].size else np.zeros((0, 4))
+        """[N, 4] float64: count and lift (smoothed mean - prior) for domain, then author;
+        (0, 0) for an unseen or missing key."""
+        none = (0.0, 0.0)
+        domains, authors = (self.frozen[kind] for kind in KINDS)
+        rows = [
+            (*domains.get(d, none), *authors.get(a, none))
+            for d, a in zip(keys_by_kind["domain"], keys_by_kind["author"], strict=True)
+        ]
+        return np.array(rows, dtype=np.float64).reshape(len(rows), 4)
 
     def _lift(self, counts: np.ndarray, sums: np.ndarray, prior) -> np.ndarray:
         """Smoothed mean minus the prior: ``(sum + m * prior) / (count + m) - prior``."""

@@ -142,18 +142,23 @@ FORM_NAMES = (
 )
 
 
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+_ASCII_UPPER = bytes(range(65, 91))
+
+
 def title_form(title: str) -> list[float]:
     """The form of a title, one value per ``FORM_NAMES`` (length in units of 80 characters).
 
-    Built from regular expressions and C-level string methods: the service featurizes every
-    request's titles, so this stays a few microseconds.
+    Built from regular expressions and C-level byte operations: the service featurizes every
+    request's titles. The capitals' share counts ASCII letters (the titles are English).
     """
     prefix = [0.0, 0.0, 0.0, 0.0]
     match = _PREFIX.match(title)
     if match:
         prefix[_PREFIX_INDEX[match[1].lower()]] = 1.0
-    letters = sum(map(str.isalpha, title))
-    caps = sum(map(str.isupper, title)) / letters if letters else 0.0
+    ascii_ = title.encode("ascii", "ignore")
+    letters = len(ascii_) - len(ascii_.translate(None, _ASCII_LETTERS))
+    caps = (len(ascii_) - len(ascii_.translate(None, _ASCII_UPPER))) / letters if letters else 0.0
     return [
         *prefix,
         len(title) / 80.0,

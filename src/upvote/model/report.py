@@ -102,7 +102,7 @@ MODEL_LABELS = {
     "metadata_only": "ours, metadata only (no title vectors)",
     "tfidf_ridge": "TF-IDF + ridge (title; alpha {tfidf_alpha:g})",
     "tfidf_metadata_ridge": "TF-IDF + metadata ridge (alpha {tfidf_metadata_alpha:g})",
-    "gbm": "gradient-boosted trees (metadata)",
+    "gbm": "gradient-boosted trees (metadata + title score)",
     "constant": "constant (train mean)",
 }
 

@@ -45,23 +45,27 @@ class TextScore:
         self.vectorizer, self.ridge = vectorizer, ridge
         self.pattern = re.compile(vectorizer.token_pattern)
         idf, coef = vectorizer.idf_.tolist(), ridge.coef_.tolist()
-        self.terms = {term: (idf[i], coef[i]) for term, i in vectorizer.vocabulary_.items()}
+        # term -> (idf * coef, idf ** 2): a term seen once adds these to the dot and the norm
+        self.terms = {
+            term: (idf[i] * coef[i], idf[i] * idf[i]) for term, i in vectorizer.vocabulary_.items()
+        }
         self.intercept = float(ridge.intercept_)
 
     def __call__(self, titles: Sequence[str]) -> np.ndarray:
-        if len(titles) > 64:  # large batches: scikit-learn's sparse arithmetic is faster
-            return self.sklearn_score(titles)
-        terms, out = self.terms, []
+        terms, pattern, out = self.terms, self.pattern, []
         for title in titles:
-            words = self.pattern.findall(title.lower())
+            words = pattern.findall(title.lower())
             grams = words + [f"{a} {b}" for a, b in pairwise(words)]
-            counts = Counter(t for t in grams if t in terms)
-            dot = norm = 0.0
-            for term, count in counts.items():
-                idf, coef = terms[term]
-                weight = (1.0 + math.log(count)) * idf
-                dot += weight * coef
-                norm += weight * weight
+            if len(set(grams)) == len(grams):  # every term once (most titles): tf = 1
+                found = [terms[g] for g in grams if g in terms]
+                dot = sum(f[0] for f in found)
+                norm = sum(f[1] for f in found)
+            else:  # sublinear tf: (1 + log tf) scales both the weight and its square
+                dot = norm = 0.0
+                for gram, count in Counter(g for g in grams if g in terms).items():
+                    scale = 1.0 + math.log(count)
+                    dot += scale * terms[gram][0]
+                    norm += scale * scale * terms[gram][1]
             out.append(self.intercept + (dot / math.sqrt(norm) if norm > 0 else 0.0))
         return np.array(out, dtype=np.float64)
 

@@ -9,6 +9,7 @@ A service started before any model was trained looks for one again (at most ever
 enough: no restart and no ``/admin/reload``.
 """
 
+import gc
 import logging
 import math
 import threading
@@ -89,5 +90,7 @@ class ModelHolder:
             raise ValueError(f"model {new.version} gives no score for the probe story")
         previous = self._model.version if self._model is not None else None
         self._model = new
+        gc.collect()
+        gc.freeze()  # the model's objects live as long as it serves: no collection walks them
         log.info("serving model %s (was %s)", new.version, previous)
         return previous, new.version
