@@ -16,6 +16,7 @@ field is absent (the MLX contract sends none) or the row says ``url_known=False`
 dropped urls): the model learns both cases apart.
 """
 
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -256,16 +257,24 @@ class Featurizer:
 
     def _history(self, stories: Stories, urls: list, history: np.ndarray | None) -> np.ndarray:
         """[N, 7]: url unknown, no url, log1p(domain count), domain lift, author known,
-        log1p(author count), author lift (history.py; a story's own score is never in them)."""
+        log1p(author count), author lift (history.py; a story's own score is never in them).
+        Built row by row in Python: for the service's few stories that beats a dozen numpy
+        calls, and 60k rows take ~0.1 s."""
         keys = self.history_keys(stories, urls)
-        if history is None:
-            history = self.history.lookup(keys)
-        flags = [
-            (not known, known and (missing(u) or text(u).strip() == ""), author != "")
-            for known, u, author in zip(url_known(stories), urls, keys["author"], strict=True)
+        records = self.history.lookup_rows(keys) if history is None else history.tolist()
+        log1p = math.log1p
+        rows = [
+            (
+                not known,
+                known and (missing(u) or text(u).strip() == ""),
+                log1p(d_count),
+                d_lift,
+                author != "",
+                log1p(a_count),
+                a_lift,
+            )
+            for known, u, author, (d_count, d_lift, a_count, a_lift) in zip(
+                url_known(stories).tolist(), urls, keys["author"], records, strict=True
+            )
         ]
-        flags = np.array(flags, dtype=np.float64).reshape(len(urls), 3)
-        counts = np.log1p(history[:, [0, 2]])
-        return np.column_stack(
-            [flags[:, :2], counts[:, 0], history[:, 1], flags[:, 2], counts[:, 1], history[:, 3]]
-        )
+        return np.array(rows, dtype=np.float64).reshape(len(rows), 7)

@@ -115,13 +115,17 @@ class HistoryStore:
     def lookup(self, keys_by_kind: dict[str, list[str]]) -> np.ndarray:
         """[N, 4] float64: count and lift (smoothed mean - prior) for domain, then author;
         (0, 0) for an unseen or missing key."""
+        rows = self.lookup_rows(keys_by_kind)
+        return np.array(rows, dtype=np.float64).reshape(len(rows), 4)
+
+    def lookup_rows(self, keys_by_kind: dict[str, list[str]]) -> list[tuple[float, ...]]:
+        """``lookup`` as Python tuples (the service's small batches skip numpy)."""
         none = (0.0, 0.0)
         domains, authors = (self.frozen[kind] for kind in KINDS)
-        rows = [
+        return [
             (*domains.get(d, none), *authors.get(a, none))
             for d, a in zip(keys_by_kind["domain"], keys_by_kind["author"], strict=True)
         ]
-        return np.array(rows, dtype=np.float64).reshape(len(rows), 4)
 
     def _lift(self, counts: np.ndarray, sums: np.ndarray, prior) -> np.ndarray:
         """Smoothed mean minus the prior: ``(sum + m * prior) / (count + m) - prior``."""
