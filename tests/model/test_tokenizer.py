@@ -108,6 +108,13 @@ def test_cli_errors_name_the_problem(tmp_path):
     result = runner.invoke(app, ["tokenizer", "encode", "-m", str(tmp_path / "none"), "x"])
     assert result.exit_code != 0
     assert "no tokenizer" in flat(result.output)
+    binary = tmp_path / "corpus"  # no extension and not text
+    binary.write_bytes(bytes(range(256)) * 10)
+    result = runner.invoke(
+        app, ["tokenizer", "train", "-i", str(binary), "-o", str(tmp_path / "b")]
+    )
+    assert result.exit_code != 0
+    assert "not UTF-8" in flat(result.output)
 
 
 def one_line_corpus(n_words: int = 200_000, distinct: int = 5000) -> str:
@@ -123,7 +130,7 @@ def test_one_line_corpus_trains_the_requested_vocabulary(tmp_path):
     couple of hundred pieces (or none at all) for --vocab-size 2000."""
     tok = SentencePieceTokenizer.train([one_line_corpus()], vocab_size=2000)
     assert len(tok) == 2000 and tok.meta["trained_on"] == 1
-    text8 = tmp_path / "text8.txt"
+    text8 = tmp_path / "text8"  # named as the famous corpus is: no extension, told by content
     text8.write_text(one_line_corpus())
     out = tmp_path / "tok"
     args = ["tokenizer", "train", "-i", str(text8), "--vocab-size", "2000", "--out", str(out)]

@@ -19,7 +19,7 @@ from upvote.embeddings.cli import app
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.cpu import load_checkpoint
 from upvote.embeddings.engines.cpu_kernels import huffman
-from upvote.embeddings.vocab import EmptyVocabularyError, Vocab
+from upvote.embeddings.vocab import EmptyVocabularyError, Vocab, count_words
 
 GROUPS, PER_GROUP = 6, 8
 
@@ -116,7 +116,7 @@ def test_two_threads_learn_as_well(tmp_path):
 
 
 def test_vocab_order_min_count_and_subsampling():
-    vocab = Vocab.build([["b", "a", "a", "c", "a", "b", "d"]], min_count=2)
+    vocab = Vocab.from_counter(count_words([["b", "a", "a", "c", "a", "b", "d"]]), min_count=2)
     assert vocab.words == ["a", "b"]  # count-descending; c, d below min_count
     assert vocab.counts.tolist() == [3, 2]
     keep = Vocab(["x", "y"], np.array([1000, 2])).keep_probability(1e-2)
@@ -132,7 +132,7 @@ def test_vocabulary_order_is_gensims():
     docs = [[f"w{i}" for i in rng.integers(300, size=50)] for _ in range(100)]  # many ties
     model = Word2Vec(vector_size=4, min_count=3)
     model.build_vocab(docs)
-    assert Vocab.build(docs, min_count=3).words == model.wv.index_to_key
+    assert Vocab.from_counter(count_words(docs), min_count=3).words == model.wv.index_to_key
 
 
 def test_alias_table_is_exactly_the_noise_distribution():

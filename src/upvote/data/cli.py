@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from upvote.console import fail
 from upvote.data.dataset import default_dataset_dir, load_stories, pull
 from upvote.data.files import DataError
 from upvote.data.sources import Query, is_postgres
@@ -13,11 +14,6 @@ from upvote.data.stats import describe
 from upvote.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 def _fraction(value: float | None) -> float | None:
@@ -57,9 +53,9 @@ def pull_command(
     settings = get_settings()
     source = source or settings.database_url
     if source is None:
-        _fail("no source: pass --source postgresql://... or a file, or set DATABASE_URL")
+        fail("no source: pass --source postgresql://... or a file, or set DATABASE_URL")
     if with_users and not is_postgres(source):
-        _fail("--with-users needs a PostgreSQL source")
+        fail("--with-users needs a PostgreSQL source")
     query = Query(since, until, limit, sample, with_users, settings.seed)
 
     def progress(batch: int, written: int) -> None:
@@ -69,7 +65,7 @@ def pull_command(
     try:
         result = pull(source, query, dataset, batch_size, on_batch=progress)
     except DataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     seconds = time.perf_counter() - start
     typer.echo(result.report.summary())
     typer.echo(f"pulled in {seconds:.2f} s ({result.report.rows_in / seconds:,.0f} rows/s)")
@@ -87,7 +83,7 @@ def stats_command(
     try:
         df = load_stories(path)
     except DataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(describe(df))
 
 

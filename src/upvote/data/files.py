@@ -31,11 +31,11 @@ def read_table(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
+    suffix = path.suffix.lower() or _sniff(path)
+    if suffix not in SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
     try:
         if suffix == ".parquet":
             df = pd.read_parquet(path)
@@ -66,6 +66,14 @@ def read_table(
     if df.empty:
         raise DataError(f"{path}: the file has no rows")
     return df
+
+
+def _sniff(path: Path) -> str:
+    """The type of a file without an extension (``text8`` is named so): Parquet by its magic
+    bytes, else text, one per line (a binary file then fails as "not UTF-8")."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    return ".parquet" if head == b"PAR1" else ".txt"
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from upvote.console import fail, warn
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.common import ProgressBar, format_bytes
 from upvote.embeddings.params import Word2VecParams
@@ -40,15 +41,6 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _warn(message: str) -> None:
-    typer.echo(f"Warning: {message}", err=True)
-
-
 MAX_USUAL_ALPHA = 1.0  # word2vec's start rates are 0.025 (skip-gram) and 0.05 (CBOW)
 MAX_USUAL_NEGATIVE = 50  # word2vec.c suggests 5-20 (2-5 for large corpora)
 
@@ -56,12 +48,12 @@ MAX_USUAL_NEGATIVE = 50  # word2vec.c suggests 5-20 (2-5 for large corpora)
 def _warn_unusual(params: Word2VecParams) -> None:
     """One line on stderr per option far outside its useful range (training still runs)."""
     if params.alpha is not None and params.alpha > MAX_USUAL_ALPHA:
-        _warn(
+        warn(
             f"--alpha {params.alpha:g} is far above word2vec's usual start rates (0.025 "
             "skip-gram, 0.05 CBOW): training will likely diverge"
         )
     if params.negative > MAX_USUAL_NEGATIVE:
-        _warn(
+        warn(
             f"--negative {params.negative} is far above the usual 5-20 noise words per example: "
             f"each example costs {params.negative + 1} dot products and rare words drown"
         )
@@ -81,7 +73,7 @@ def _check_sizes(params: Word2VecParams, vocab_size: int, world: int, model_para
     """Refuse, before anything is allocated, a model that cannot fit in memory or a number of
     noise words the vocabulary cannot supply."""
     if params.negative >= vocab_size:
-        _fail(
+        fail(
             f"--negative {params.negative} draws at least as many noise words per example as the "
             f"vocabulary has words ({vocab_size:,}): use a much smaller --negative (usual: 5-20)"
         )
@@ -92,7 +84,7 @@ def _check_sizes(params: Word2VecParams, vocab_size: int, world: int, model_para
     have = memory_bytes()
     if need > have:
         ranks = f" per rank x {local} ranks on this machine" if local > 1 else ""
-        _fail(
+        fail(
             f"--dim {params.vector_size} needs {format_bytes(need)} ({vocab_size:,} words x "
             f"{width:,} dims x 4 bytes x {matrices} matrices{ranks}), more than this machine's "
             f"{format_bytes(have)} of memory: lower --dim (or shrink the vocabulary with "
@@ -240,7 +232,7 @@ def train(
     if rank == 0:
         _warn_unusual(params)
     if distributed and tokenizer is TokenizerName.sentencepiece:
-        _fail("under torchrun use --tokenizer word (each rank would train its own SentencePiece)")
+        fail("under torchrun use --tokenizer word (each rank would train its own SentencePiece)")
     created = _Created(out)
     out.mkdir(parents=True, exist_ok=True)
     # under torchrun every rank encodes its own copy (deterministic, so identical): no shared
@@ -303,7 +295,7 @@ def train(
         raise
     except (CorpusError, EmptyVocabularyError, ValueError, RuntimeError) as error:
         created.remove()
-        _fail(str(error))
+        fail(str(error))
     vectors.save_word2vec_format(out / "vectors.txt")
     vectors.save(out / "vectors.npz")
     (out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
@@ -331,7 +323,7 @@ def evaluate(
     from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
 
     if not analogies and not similarity:
-        _fail("give at least one --analogies or --similarity file")
+        fail("give at least one --analogies or --similarity file")
     try:
         kv = load_vectors(vectors)
         table = Table("set", "metric", "score", "coverage", "n")
@@ -351,5 +343,5 @@ def evaluate(
                 str(result.pairs),
             )  # fmt: skip
     except (FileNotFoundError, ValueError) as error:
-        _fail(str(error))
+        fail(str(error))
     console.print(table)

@@ -72,12 +72,6 @@ class Vocab:
             )
         return cls([w for w, _ in kept], np.array([n for _, n in kept], dtype=np.int64))
 
-    @classmethod
-    def build(
-        cls, documents: Iterable[list[str]], min_count: int = 5, max_vocab: int | None = None
-    ) -> Vocab:
-        return cls.from_counter(count_words(documents), min_count, max_vocab)
-
     def keep_probability(self, sample: float) -> np.ndarray:
         """word2vec.c's sub-sampling: keep a word of count f with p = (sqrt(f/t) + 1) * t / f.
 

@@ -58,19 +58,7 @@ FACTOR_GROUPS = {
     "domain history": ("url_unknown", "no_url", "domain_count", "domain_lift"),
     "author history": ("author_known", "author_count", "author_lift"),
     "time": ("era", "time_unknown"),
-    "title form": (
-        "show_hn",
-        "ask_hn",
-        "tell_hn",
-        "launch_hn",
-        "chars",
-        "question",
-        "digits",
-        "caps_share",
-        "year_tag",
-        "media_tag",
-        "pieces",
-    ),
+    "title form": (*FORM_NAMES, "pieces"),
 }
 
 

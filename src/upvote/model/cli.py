@@ -7,12 +7,8 @@ from pathlib import Path
 
 import typer
 
+from upvote.console import fail
 from upvote.data.files import DataError, check_output, read_table, write_table
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg="red", err=True)
-    raise typer.Exit(1)
 
 
 def train(
@@ -146,7 +142,7 @@ def train(
     try:
         bundle, results = run_training(options, log=typer.echo)
     except (ValueError, FileExistsError) as err:
-        _fail(str(err))
+        fail(str(err))
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
@@ -188,7 +184,7 @@ def evaluate(
     try:
         upvote_model = load_model(model)
     except ModelNotFoundError as err:
-        _fail(str(err))
+        fail(str(err))
     saved = upvote_model.metadata.get("options", {})
     data = prepare_data(
         load_stories(),
@@ -230,7 +226,7 @@ def predict(
     try:
         check_output(output)
     except DataError as err:
-        _fail(f"--output {err}")
+        fail(f"--output {err}")
     try:
         stories = read_table(input, required=("title",))
     except DataError as err:
@@ -238,7 +234,7 @@ def predict(
     try:
         upvote_model = load_model(model)
     except ModelNotFoundError as err:
-        _fail(str(err))
+        fail(str(err))
     start = time.perf_counter()
     predictions = upvote_model.predict(stories)
     seconds = time.perf_counter() - start

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from upvote.console import fail
+
 
 def serve(
     host: str = typer.Option(
@@ -61,5 +63,4 @@ def deploy(
     try:
         deployment.deploy(image)
     except DeployError as error:
-        typer.echo(f"Error: {error}", err=True)
-        raise typer.Exit(1) from error
+        fail(str(error))
