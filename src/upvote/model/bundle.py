@@ -142,8 +142,8 @@ class UpvoteModel:
     def predict_records(self, stories: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
         """``predict`` for a few stories without pandas: one dict of ``OUTPUT_COLUMNS`` each.
 
-        The service's hot path: the same features and network as ``predict``, minus the >1 ms
-        of building DataFrames around a sub-millisecond model call.
+        The service's hot path: the same features and network as ``predict``, without building
+        DataFrames around a model call that costs less than they do.
         """
         return [
             dict(zip(OUTPUT_COLUMNS, row, strict=True)) for row in self._outputs(stories).tolist()

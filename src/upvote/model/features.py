@@ -178,8 +178,8 @@ class Featurizer:
         """Piece ids per title -> padded rows of the vectors table (-1 = padding/no vector).
 
         Padding with an extra piece id that maps to -1, then one gather: for the service's
-        batches of a few titles this is 2x cheaper than scattering a flat array (its fixed cost is
-        a third of the ops); for 60k titles it costs ~0.1 s instead of ~0.04 s.
+        batches of a few titles this is cheaper than scattering a flat array (fewer ops of fixed
+        cost); for large batches it is a little slower (benchmarks/RESULTS.md).
         """
         width = max(1, min(self.config.max_tokens, max(map(len, ids), default=1)))
         padding = len(self.piece_to_row) - 1  # the last entry: -1
@@ -259,7 +259,7 @@ class Featurizer:
         """[N, 7]: url unknown, no url, log1p(domain count), domain lift, author known,
         log1p(author count), author lift (history.py; a story's own score is never in them).
         Built row by row in Python: for the service's few stories that beats a dozen numpy
-        calls, and 60k rows take ~0.1 s."""
+        calls, and a large batch stays cheap next to the rest of featurizing."""
         keys = self.history_keys(stories, urls)
         records = self.history.lookup_rows(keys) if history is None else history.tolist()
         log1p = math.log1p
