@@ -35,7 +35,8 @@ class TextScore:
     """The fitted vectorizer + ridge, and a pure-Python copy of their arithmetic for scoring.
 
     ``vectorizer.transform`` + ``ridge.predict`` pay a sparse-matrix set-up per call whatever the
-    batch; the service scores one to a few titles per call (figures: benchmarks/RESULTS.md). The score is
+    batch; the service scores one to a few titles per call (figures: benchmarks/RESULTS.md).
+    The score is
     ``intercept + sum_t w_t * coef_t / ||w||`` with ``w_t = (1 + log tf_t) * idf_t`` over the
     title's known terms (sublinear tf, l2 norm): the same number from a dict lookup per term.
     A test checks both ways agree.
