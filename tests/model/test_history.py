@@ -137,6 +137,16 @@ def test_no_split_sees_its_own_or_later_scores(sample_split):
     np.testing.assert_array_equal(again.test.dense, before.test.dense)
 
 
+def test_the_bundle_store_ends_at_the_test_split(sample_split):
+    """The shipped sample holds top stories of 2026: they are after the data the model is tested
+    on, so no track record may include them (they would be the future of the next week)."""
+    _, _, data = sample_split
+    stories = load_stories()
+    assert stories["time"].max() > data.test["time"].max()  # the sample does have later rows
+    assert data.history["time"].max() == data.test["time"].max()
+    assert HistoryStore.fit(data.history).cutoff == str(data.test["time"].max())
+
+
 def test_metadata_changes_the_features_the_title_does_not_need(sample_split):
     tokenizer, vectors, data = sample_split
     store = HistoryStore.fit(data.history)

@@ -108,7 +108,9 @@ def test_pipeline_publishes_a_complete_bundle(trained):
     assert results["constant"]["log_rmse"] >= y.std(ddof=0) - 1e-9
     assert results["constant"]["log_r2"] <= 1e-9
     markdown = (report / "report.md").read_text()
-    assert "ours: Wide & Deep (title vectors + history + time + era + form + domain)" in markdown
+    extras = "title score + track records + time + era + form + domain"
+    label = f"ours: Wide & Deep (title vectors + {extras})"
+    assert label in markdown
     assert "TF-IDF + metadata ridge" in markdown and "gradient-boosted trees" in markdown
 
 

@@ -96,6 +96,7 @@ def write_report(
     return html_path
 
 
+EXTRA_NAMES = {"text_score": "title score", "history": "track records"}
 MODEL_LABELS = {
     "ours": "ours: Wide & Deep (title vectors + {extras})",
     "title_only": "ours, title vectors only",
@@ -107,8 +108,12 @@ MODEL_LABELS = {
 }
 
 
+def _value(x: float) -> str:
+    return "—" if x != x else f"{x:.4f}"  # NaN: a constant has no rank correlation
+
+
 def _ci(values: list[float]) -> str:
-    return f"[{values[0]:.3f}, {values[1]:.3f}]" if len(values) == 2 else "n/a"
+    return f"[{values[0]:.3f}, {values[1]:.3f}]" if len(values) == 2 else ""
 
 
 def metrics_table(results: dict) -> str:
@@ -120,7 +125,7 @@ def metrics_table(results: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     fill = {
-        "extras": " + ".join(results["extras"]) or "nothing",
+        "extras": " + ".join(EXTRA_NAMES.get(e, e) for e in results["extras"]) or "nothing",
         "tfidf_alpha": results["tfidf_alpha"],
         "tfidf_metadata_alpha": results["tfidf_metadata_alpha"],
     }
@@ -129,7 +134,7 @@ def metrics_table(results: dict) -> str:
             continue
         m = results[name]
         rows.append(
-            f"| {label.format(**fill)} | {m['spearman']:.4f} {_ci(m['spearman_ci'])} | "
+            f"| {label.format(**fill)} | {_value(m['spearman'])} {_ci(m['spearman_ci'])} | "
             f"{m['log_r2']:.4f} {_ci(m['r2_ci'])} | {m['log_rmse']:.4f} | {m['raw_rmse']:.2f} | "
             f"{m['auc_10']:.3f} | {m['auc_100']:.3f} |"
         )

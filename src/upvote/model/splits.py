@@ -74,12 +74,13 @@ def prepare_data(
                 f"only {len(part)} {name} stories: need dated stories with selection in "
                 f"{UNBIASED} (have {len(unbiased)}); pull more data or raise --max-rows"
             )
-    if history_rows == "all":
-        history = stories[stories["time"].notna()]
-    elif history_rows == "unbiased":
-        history = unbiased[unbiased["time"].notna()]
-    else:
+    if history_rows not in ("all", "unbiased"):
         raise ValueError(f"history_rows must be 'all' or 'unbiased', not {history_rows!r}")
+    # The data cutoff is the newest story the model is tested on: rows dated after it (the
+    # sample's 2026 top stories) would be the future of every story it is asked about next.
+    cutoff = split.test["time"].max()
+    pool = stories if history_rows == "all" else unbiased
+    history = pool[pool["time"].notna() & (pool["time"] <= cutoff)]
     keys = pd.concat([train, split.valid, split.test, history])[["id", "time", "title", "score"]]
     snapshot = hashlib.sha256(pd.util.hash_pandas_object(keys, index=False).to_numpy()).hexdigest()
     return Data(train, split.valid, split.test, history, snapshot[:16])

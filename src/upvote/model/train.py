@@ -256,8 +256,8 @@ def evaluate(
         "tfidf_metadata_alpha": fitted["tfidf_metadata_ridge"].ridge.alpha,
         "extras": [
             name
-            for name in ("history", "time", "era", "form", "domain", "selection")
-            if getattr(config, name)
+            for name in ("text_score", "history", "time", "era", "form", "domain", "selection")
+            if getattr(config, name) and (name != "text_score" or config.title)
         ],
         "best_baseline": best_baseline,
         "beats_constant": results["ours"]["log_rmse"] < results["constant"]["log_rmse"],
