@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import errors, sql
 
-from upvote.data.files import DataError, read_table
+from upvote.data.files import DataError, read_table, reason
 from upvote.data.schema import ARROW_TYPES, COLUMNS, USER_COLUMNS, rename_aliases
 from upvote.redact import redact
 
@@ -78,7 +78,7 @@ def timeout_message(exc: psycopg.Error) -> str | None:
         name = "UPVOTE_PG_LOCK_TIMEOUT"
         return (f"waited {limits[name]:g} s for a lock held by another session (a table being "
                 f"altered, truncated or vacuumed?); try again later or raise {name}")  # fmt: skip
-    if isinstance(exc, errors.QueryCanceled):
+    if isinstance(exc, errors.QueryCanceled) and "statement timeout" in str(exc):
         name = "UPVOTE_PG_STATEMENT_TIMEOUT"
         return (f"the query ran longer than {name}={limits[name]:g} s; narrow it (--since, "
                 f"--until, --limit) or raise {name} (0: no limit)")  # fmt: skip
@@ -158,7 +158,11 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
         try:
             table = pacsv.read_csv(data, **typed)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            table = pacsv.read_csv(data, **textual)
+            try:
+                table = pacsv.read_csv(data, **textual)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                why = reason(exc)
+                raise DataError(redact(f"{dsn}: rows that cannot be parsed: {why}", dsn)) from None
         constant = pa.array([selection], pa.string())
         indices = pa.array([0] * table.num_rows, pa.int32())
         return table.append_column(
