@@ -7,8 +7,14 @@ perturbed; some comments, dead and -1 rows mixed in, as in production), then in 
   copy  COPY (<the exact SELECT the pull runs>) TO STDOUT, bytes read and dropped by psycopg
   pull  `python -m upvote data pull` in a subprocess: stream, clean, write Parquet; its peak RSS
 
+and, with --incremental N, an incremental pull against a fresh pull of the same rows: the oldest N
+stories are pulled first, then the rest incrementally (deduplicated against the N already there),
+and the rest again into an empty dataset (`--since` the same time); the ratio of the two is
+what a growing dataset costs (target <= 1.5x).
+
     .venv/bin/python benchmarks/ingest.py                # 1M rows, ~2-3 minutes on 2 cores
     .venv/bin/python benchmarks/ingest.py --rows 100000  # quick look
+    .venv/bin/python benchmarks/ingest.py --rows 1550000 --incremental 700000 --only-incremental
 """
 
 import argparse
@@ -105,11 +111,48 @@ def time_pull(dsn: str, rows: int, batch_size: int, entry: list[str]) -> tuple[f
         return seconds, usage.ru_maxrss / 1024, output
 
 
+def run_pull(dsn: str, data_dir: str, *options: str) -> tuple[float, str]:
+    """The pull's own seconds ("pulled in") and output of `python -m upvote.data.cli pull`."""
+    command = [sys.executable, "-m", "upvote.data.cli", "pull", "--source", dsn, *options]
+    env = {**os.environ, "UPVOTE_DATA_DIR": data_dir}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"pull failed:\n{done.stdout}{done.stderr}")
+    return float(re.search(r"pulled in ([\d.]+) s", done.stdout).group(1)), done.stdout
+
+
+def kept(output: str) -> int:
+    return int(re.search(r"rows kept\s+([\d,]+)", output).group(1).replace(",", ""))
+
+
+def time_incremental(dsn: str, existing: int, batch_size: int) -> None:
+    """Incremental pull of everything after the oldest ``existing`` stories vs a fresh pull."""
+    from upvote.data.dataset import newest_time
+
+    batch = ("--batch-size", str(batch_size))
+    with tempfile.TemporaryDirectory() as grown, tempfile.TemporaryDirectory() as empty:
+        first, _ = run_pull(dsn, grown, "--limit", str(existing), *batch)
+        since = newest_time(Path(grown) / "datasets" / "stories").isoformat()
+        incremental, inc_out = run_pull(dsn, grown, *batch)  # since: the newest time pulled
+        fresh, fresh_out = run_pull(dsn, empty, "--since", since, *batch)
+    print(f"incremental: {kept(inc_out):,} rows onto {existing:,}: {incremental:.2f} s; "
+          f"fresh pull of that window ({kept(fresh_out):,} rows): {fresh:.2f} s; "
+          f"ratio {incremental / fresh:.2f}x (target <= 1.5x); first {first:.2f} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="stories to pull")
     parser.add_argument("--batch-size", type=int, default=25_000)
     parser.add_argument("--dsn", help="use this database (already loaded) instead of a new one")
+    parser.add_argument(
+        "--incremental",
+        type=int,
+        metavar="N",
+        help="also time an incremental pull onto the oldest N stories",
+    )
+    parser.add_argument("--only-incremental", action="store_true",
+                        help="skip the COPY and entry-point comparisons")  # fmt: skip
     args = parser.parse_args()
 
     server = None if args.dsn else PostgresServer.start()
@@ -119,6 +162,10 @@ def main() -> None:
             start = time.perf_counter()
             generate(dsn, args.rows)
             print(f"generation took {time.perf_counter() - start:.1f} s")
+        if args.incremental:
+            time_incremental(dsn, args.incremental, args.batch_size)
+        if args.only_incremental:
+            return
         query = Query(limit=args.rows)
         copies = [time_copy(dsn, query)]
         pulls = {}

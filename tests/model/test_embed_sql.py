@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from upvote.embeddings import KeyedVectors
 from upvote.embeddings.cli import app
-from upvote.embeddings.corpus import iter_documents
+from upvote.embeddings.corpus import CorpusError, iter_documents
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from pgserver import PostgresServer, find_bin_dir, insert_items
@@ -51,3 +51,59 @@ def test_cli_trains_from_a_query(dsn, tmp_path):
     assert set(vectors.index_to_key) == {"show", "hn", "my", "database", "kernel", "in", "rust"}
     broken = CliRunner().invoke(app, ["train", dsn, "--query", "SELECT nope", "--out", out])
     assert broken.exit_code == 1 and 'column "nope" does not exist' in broken.output
+
+
+def test_the_query_runs_once_and_read_only(dsn, tmp_path, monkeypatch):
+    """Counting words and encoding are two passes: the second reads a spool, not the server."""
+    import psycopg
+
+    connects = []
+    real_connect = psycopg.connect
+
+    def counting_connect(*args, **kwargs):
+        connects.append(args)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(psycopg, "connect", counting_connect)
+    args = [
+        "train",
+        dsn,
+        "--query",
+        QUERY,
+        "--min-count",
+        "1",
+        "--dim",
+        "8",
+        "--out",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(connects) == 1
+    documents = iter_documents(dsn, query=QUERY)
+    assert list(documents) == list(documents) and len(connects) == 2  # second pass: spool
+
+
+def test_a_query_that_writes_is_refused(dsn):
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE IF NOT EXISTS corpus_writes")
+    with pytest.raises(CorpusError, match="read-only transaction"):
+        list(iter_documents(dsn, query="SELECT 'doc ' || nextval('corpus_writes')"))
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT last_value FROM corpus_writes").fetchone()[0] == 1  # unused
+
+
+def test_the_password_is_never_printed(dsn, tmp_path):
+    secret = "hunter2-secret"  # the test server trusts every local connection: it is ignored
+    with_password = dsn.replace("postgres@", f"postgres:{secret}@")
+    out = str(tmp_path)
+    args = ["train", with_password, "--query", QUERY, "--min-count", "1", "--dim", "8"]
+    result = CliRunner().invoke(app, [*args, "--out", out])
+    assert result.exit_code == 0, result.output
+    assert "postgres:***@" in result.output and secret not in result.output
+    query_parameter = dsn + f"?password={secret}"
+    broken = CliRunner().invoke(app, ["train", query_parameter, "--query", "SELECT nope",
+                                      "--out", out])  # fmt: skip
+    assert broken.exit_code == 1 and secret not in broken.output

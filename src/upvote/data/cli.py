@@ -11,6 +11,7 @@ from upvote.data.dataset import default_dataset_dir, load_stories, pull
 from upvote.data.files import DataError
 from upvote.data.sources import Query, is_postgres
 from upvote.data.stats import describe
+from upvote.redact import redact
 from upvote.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -65,7 +66,7 @@ def pull_command(
     try:
         result = pull(source, query, dataset, batch_size, on_batch=progress)
     except DataError as exc:
-        fail(str(exc))
+        fail(redact(str(exc), source))
     seconds = time.perf_counter() - start
     typer.echo(result.report.summary())
     typer.echo(f"pulled in {seconds:.2f} s ({result.report.rows_in / seconds:,.0f} rows/s)")

@@ -5,7 +5,9 @@
 A pull streams its rows into a hidden temporary file and renames it into place (``os.replace``)
 only once every batch is written, so a pull that is killed or fails leaves the previous dataset
 exactly as it was. Rows whose id (or content hash, for id-less rows) is already in the dataset are
-skipped, so pulling twice never duplicates a story.
+skipped, so pulling twice never duplicates a story. The keys already in the dataset are loaded once
+per pull into a sorted array; each batch is checked against it by binary search, so the cost of a
+batch grows with the batch, not with the dataset (see ``KeySet``).
 """
 
 import fcntl
@@ -22,10 +24,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from upvote.data.clean import CleaningReport, clean, row_keys
+from upvote.data.clean import MAX_TIME, CleaningReport, clean, row_keys
 from upvote.data.files import DataError
 from upvote.data.schema import COLUMNS, UNFILTERED, USER_COLUMNS, arrow_schema, empty_stories
-from upvote.data.sources import Query, is_postgres, postgres_batches, read_file, redact
+from upvote.data.sources import Query, is_postgres, postgres_batches
+from upvote.data.stream import file_chunks
+from upvote.redact import redact
 from upvote.settings import get_settings
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
@@ -51,10 +55,16 @@ def read_dataset(directory: Path) -> pd.DataFrame:
 
 
 def newest_time(directory: Path) -> pd.Timestamp | None:
-    """The latest `time` in the dataset: where the next incremental pull starts."""
+    """The latest `time` in the dataset: where the next incremental pull starts.
+
+    Cleaning never writes an infinite, out-of-range or future time; times after tomorrow are
+    ignored all the same (a part written by hand), so the cursor cannot jump past every new row.
+    """
     latest = None
+    limit = min(pd.Timestamp.now() + pd.Timedelta(days=1), MAX_TIME)
     for part in parts(directory):
         times = pq.read_table(part, columns=["time"]).column("time")
+        times = times.filter(pa.compute.less_equal(times, pa.scalar(limit, times.type)))
         part_max = pa.compute.max(times).as_py()
         if part_max is not None and (latest is None or part_max > latest):
             latest = part_max
@@ -62,12 +72,61 @@ def newest_time(directory: Path) -> pd.Timestamp | None:
 
 
 def existing_keys(directory: Path) -> np.ndarray:
-    """Sorted keys (see ``row_keys``) of every story already in the dataset."""
+    """Sorted, unique keys (see ``row_keys``) of every story already in the dataset.
+
+    Only the `id` column is read, except for the row groups that hold id-less rows (whose key is
+    a hash of title, by and time).
+    """
     keys = [np.empty(0, dtype=np.uint64)]
     for part in parts(directory):
-        for batch in pq.ParquetFile(part).iter_batches(columns=["id", "title", "by", "time"]):
-            keys.append(row_keys(batch.to_pandas().astype({"id": "Int64"})))
-    return np.sort(np.concatenate(keys))
+        parquet = pq.ParquetFile(part)
+        for group in range(parquet.metadata.num_row_groups):
+            ids = parquet.read_row_group(group, columns=["id"]).column("id")
+            if ids.null_count == 0:
+                keys.append(ids.to_numpy().astype(np.uint64))
+                continue
+            table = parquet.read_row_group(group, columns=["id", "title", "by", "time"])
+            keys.append(row_keys(table.to_pandas().astype({"id": "Int64"})))
+    return sorted_unique(np.concatenate(keys))
+
+
+def sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting (numpy >= 2.3 hashes first: several times slower on 1M keys)."""
+    keys = np.sort(keys)
+    if len(keys) > 1:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return keys
+
+
+class KeySet:
+    """A set of uint64 keys as a few sorted runs: ``contains`` costs O(n log m) for n keys asked
+    against m held (binary search, no re-sorting of what is held), ``add`` merges runs of similar
+    size (amortised O(log m) per key), so checking a batch does not grow with the dataset."""
+
+    def __init__(self, keys: np.ndarray | None = None) -> None:
+        self.runs: list[np.ndarray] = []
+        if keys is not None and len(keys):  # existing_keys() is already sorted and unique
+            self.runs.append(keys if bool(np.all(keys[1:] > keys[:-1])) else sorted_unique(keys))
+
+    def __len__(self) -> int:
+        return sum(len(run) for run in self.runs)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(keys), dtype=bool)
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
+            found |= run[at] == keys
+        return found
+
+    def add(self, keys: np.ndarray) -> None:
+        if not len(keys):
+            return
+        self.runs.append(sorted_unique(keys))
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            newer, older = self.runs.pop(), self.runs.pop()
+            merged = np.concatenate([older, newer])
+            merged.sort(kind="stable")  # two sorted runs: timsort merges them in linear time
+            self.runs.append(merged)
 
 
 @dataclass
@@ -108,10 +167,10 @@ def pull(
             if query.since is None:
                 query = replace(query, since=newest_time(directory))
             tables = _prefetched(postgres_batches(source, query, batch_size))
-            batches = _clean_batches(tables, redact(source))
+            batches = _clean_batches(tables, redact(source, source))
         else:
             batches = _file_batches(Path(source), query, batch_size)
-        return _write_part(directory, batches, existing_keys(directory), query, on_batch)
+        return _write_part(directory, batches, KeySet(existing_keys(directory)), query, on_batch)
 
 
 def _prefetched(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
@@ -164,30 +223,38 @@ def _clean_batches(
 def _file_batches(
     path: Path, query: Query, batch_size: int
 ) -> Iterator[tuple[pd.DataFrame, CleaningReport]]:
-    raw = read_file(path)
-    if "selection" not in raw.columns:  # a user's own export: every story they have
-        raw["selection"] = UNFILTERED
-    df, report = clean(raw, str(path))
-    window = pd.Series(True, index=df.index)
-    if query.since is not None:
-        window &= df["time"].isna() | (df["time"] >= query.since)  # as in story_sql
-    if query.until is not None:
-        window &= df["time"] < query.until
-    df = df[window]
-    if query.sample is not None:
-        df = df.sample(frac=query.sample, random_state=query.seed)
-    if query.limit is not None:
-        df = df.head(query.limit)
-    report.not_requested = report.rows_out - len(df)
-    report.rows_out = len(df)
-    for start in range(0, max(len(df), 1), batch_size):  # the first batch carries the report
-        yield df.iloc[start : start + batch_size], report if start == 0 else CleaningReport()
+    """Clean a file chunk by chunk (see ``stream.file_chunks``): memory is about one batch.
+
+    ``--sample`` keeps each row with probability f (seeded, like the server's Bernoulli sample);
+    ``--limit`` keeps the first N rows of the window in file order.
+    """
+    rng = np.random.default_rng(query.seed)
+    remaining = query.limit
+    for raw in file_chunks(path, batch_size):
+        if "selection" not in raw.columns:  # a user's own export: every story they have
+            raw["selection"] = UNFILTERED
+        df, report = clean(raw, str(path))
+        del raw
+        window = pd.Series(True, index=df.index)
+        if query.since is not None:
+            window &= df["time"].isna() | (df["time"] >= query.since)  # as in story_sql
+        if query.until is not None:
+            window &= df["time"] < query.until
+        if query.sample is not None:
+            window &= rng.random(len(df)) < query.sample
+        df = df[window]
+        if remaining is not None:  # read on past the limit: every row is counted
+            df = df.head(remaining)
+            remaining -= len(df)
+        report.not_requested = report.rows_out - len(df)
+        report.rows_out = len(df)
+        yield df, report
 
 
 def _write_part(
     directory: Path,
     batches: Iterator[tuple[pd.DataFrame, CleaningReport]],
-    known: np.ndarray,
+    known: KeySet,
     query: Query,
     on_batch: Callable[[int, int], None] | None,
 ) -> PullResult:
@@ -198,12 +265,17 @@ def _write_part(
     schema = arrow_schema(query.with_users)
     try:
         with pq.ParquetWriter(temporary, schema, compression="snappy") as writer:
+            pulled = KeySet()  # keys written by this pull: a file may repeat a row batches apart
             for df, batch_report in batches:
                 keys = row_keys(df)
-                seen = np.isin(keys, known, assume_unique=False)
-                batch_report.already_in_dataset = int(seen.sum())
-                batch_report.rows_out -= batch_report.already_in_dataset
-                fresh = df[~seen] if batch_report.already_in_dataset else df
+                in_dataset = known.contains(keys)
+                repeated = pulled.contains(keys) & ~in_dataset
+                seen = in_dataset | repeated
+                batch_report.already_in_dataset = int(in_dataset.sum())
+                batch_report.duplicate += int(repeated.sum())
+                batch_report.rows_out -= int(seen.sum())
+                fresh = df[~seen] if seen.any() else df
+                pulled.add(keys[~seen])
                 if len(fresh):
                     frame = fresh[schema.names].astype(
                         {c: t for c, t in (COLUMNS | USER_COLUMNS).items() if c in schema.names}

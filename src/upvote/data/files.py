@@ -14,8 +14,22 @@ SUFFIXES = (".parquet", ".csv", ".jsonl", ".txt")
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 
+MAX_QUOTED_CHARS = 80  # a bad value quoted in an error message is cut to this many characters
+
+
 class DataError(ValueError):
     """Input that cannot be used; the message names the file (and the row and column if known)."""
+
+
+def shorten(value: object, limit: int = MAX_QUOTED_CHARS, quote: bool = True) -> str:
+    """``repr(value)`` (or ``str`` when not ``quote``) cut to ``limit`` characters, for messages:
+    a hostile file's 100 MB field must not be copied into an error message (or a log)."""
+    if isinstance(value, str) and len(value) > limit:  # never repr a huge string whole
+        cut = value[:limit]
+        text = repr(cut) if quote else cut
+        return f"{text}... ({len(value):,} characters)"
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def read_table(
@@ -55,17 +69,20 @@ def read_table(
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except Exception as err:  # parsers raise many types (ArrowInvalid, OSError, ParserError...)
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason(err)}") from None
     missing = [column for column in required if column not in df.columns]
     if missing:
-        raise DataError(
-            f"{path}: missing required column(s) {', '.join(missing)} "
-            f"(found: {', '.join(map(str, df.columns)) or 'none'})"
-        )
+        found = shorten(", ".join(map(str, df.columns)), 200, quote=False) or "none"
+        raise DataError(f"{path}: missing required column(s) {', '.join(missing)} (found: {found})")
     if df.empty:
         raise DataError(f"{path}: the file has no rows")
     return df
+
+
+def reason(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, cut to ``limit`` characters."""
+    text = str(err).strip()
+    return shorten(text.splitlines()[0], limit, quote=False) if text else type(err).__name__
 
 
 def _sniff(path: Path) -> str:

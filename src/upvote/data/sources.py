@@ -2,11 +2,12 @@
 
 PostgreSQL rows are streamed by the server (``COPY (SELECT ...) TO STDOUT``) and parsed into Arrow
 tables ``batch_size`` rows at a time: the client never holds more than about one batch, whatever
-the size of ``hacker_news.items``. Files (.parquet, .csv, .jsonl, .txt; read by ``files.py``) are
-read whole; they are exports, not the 41M-row production table.
+the size of ``hacker_news.items``. The session has a lock timeout and a statement timeout
+(``UPVOTE_PG_LOCK_TIMEOUT``, ``UPVOTE_PG_STATEMENT_TIMEOUT``): a locked table is an error, not a
+wait forever. Files (.parquet, .csv, .jsonl) are streamed in bounded chunks by ``stream.py``.
 """
 
-import re
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +17,16 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from psycopg import sql
+from psycopg import errors, sql
 
-from upvote.data.files import DataError, read_table
+from upvote.data.files import DataError, read_table, reason
 from upvote.data.schema import ARROW_TYPES, COLUMNS, USER_COLUMNS, rename_aliases
+from upvote.redact import redact
+
+# Seconds; 0 turns a timeout off. A pull is one COPY statement: the statement timeout bounds the
+# whole pull (a full 41M-row pull takes minutes), the lock timeout how long it waits on a lock
+# (an ALTER TABLE, TRUNCATE or VACUUM FULL holding hacker_news.items).
+TIMEOUT_DEFAULTS = {"UPVOTE_PG_LOCK_TIMEOUT": 30.0, "UPVOTE_PG_STATEMENT_TIMEOUT": 3600.0}
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
@@ -40,9 +47,42 @@ def is_postgres(source: str) -> bool:
     return source.startswith(POSTGRES_PREFIXES)
 
 
-def redact(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", dsn)
+def timeouts() -> dict[str, float]:
+    """The PostgreSQL timeouts of a pull or an SQL corpus, from the environment (seconds)."""
+    values = {}
+    for name, default in TIMEOUT_DEFAULTS.items():
+        raw = os.environ.get(name, "").strip()
+        try:
+            values[name] = float(raw) if raw else default
+        except ValueError:
+            raise DataError(f"{name}={raw[:40]!r}: not a number of seconds") from None
+        if values[name] < 0:
+            raise DataError(f"{name}={raw[:40]!r}: must be >= 0 seconds (0: no timeout)")
+    return values
+
+
+def set_timeouts(conn: psycopg.Connection) -> None:
+    """Apply ``timeouts()`` to the session (``SET`` at session level, so a COPY gets them)."""
+    limits = timeouts()
+    for setting, name in (("lock_timeout", "UPVOTE_PG_LOCK_TIMEOUT"),
+                          ("statement_timeout", "UPVOTE_PG_STATEMENT_TIMEOUT")):  # fmt: skip
+        conn.execute(
+            "SELECT set_config(%s, %s, false)", (setting, f"{round(limits[name] * 1000)}ms")
+        )
+
+
+def timeout_message(exc: psycopg.Error) -> str | None:
+    """A one-line explanation when ``exc`` is a lock or statement timeout, else None."""
+    limits = timeouts()
+    if isinstance(exc, errors.LockNotAvailable):
+        name = "UPVOTE_PG_LOCK_TIMEOUT"
+        return (f"waited {limits[name]:g} s for a lock held by another session (a table being "
+                f"altered, truncated or vacuumed?); try again later or raise {name}")  # fmt: skip
+    if isinstance(exc, errors.QueryCanceled) and "statement timeout" in str(exc):
+        name = "UPVOTE_PG_STATEMENT_TIMEOUT"
+        return (f"the query ran longer than {name}={limits[name]:g} s; narrow it (--since, "
+                f"--until, --limit) or raise {name} (0: no limit)")  # fmt: skip
+    return None
 
 
 def story_sql(query: Query) -> sql.Composed:
@@ -95,18 +135,34 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
     names = [c for c in COLUMNS if c not in ("source", "selection")]
     names += list(USER_COLUMNS) if query.with_users else []
     dtypes = COLUMNS | USER_COLUMNS
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=names, use_threads=False),
-        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
-        "convert_options": pacsv.ConvertOptions(
-            column_types={n: ARROW_TYPES[dtypes[n]] for n in names},
-            strings_can_be_null=True,  # COPY writes NULL as an unquoted empty field ...
-            quoted_strings_can_be_null=False,  # ... and '' as "", which must stay ''
-        ),
-    }
+    types = {n: ARROW_TYPES[dtypes[n]] for n in names}
+    # PostgreSQL timestamps Arrow cannot parse ('infinity', year 1, 9999, BC dates): a batch that
+    # holds one is parsed again with its times as text, and cleaning drops and counts those rows.
+    as_text = types | {n: pa.string() for n, t in types.items() if pa.types.is_timestamp(t)}
+
+    def options(column_types: dict) -> dict:
+        return {
+            "read_options": pacsv.ReadOptions(column_names=names, use_threads=False),
+            "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+            "convert_options": pacsv.ConvertOptions(
+                column_types=column_types,
+                strings_can_be_null=True,  # COPY writes NULL as an unquoted empty field ...
+                quoted_strings_can_be_null=False,  # ... and '' as "", which must stay ''
+            ),
+        }
+
+    typed, textual = options(types), options(as_text)
 
     def parse(rows: list) -> pa.Table:
-        table = pacsv.read_csv(pa.py_buffer(b"".join(rows)), **options)
+        data = pa.py_buffer(b"".join(rows))
+        try:
+            table = pacsv.read_csv(data, **typed)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            try:
+                table = pacsv.read_csv(data, **textual)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                why = reason(exc)
+                raise DataError(redact(f"{dsn}: rows that cannot be parsed: {why}", dsn)) from None
         constant = pa.array([selection], pa.string())
         indices = pa.array([0] * table.num_rows, pa.int32())
         return table.append_column(
@@ -116,10 +172,11 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
     try:
         conn = psycopg.connect(dsn, connect_timeout=10)
     except psycopg.Error as exc:
-        raise DataError(f"cannot connect to {redact(dsn)}: {str(exc).strip()}") from None
+        raise DataError(redact(f"cannot connect to {dsn}: {str(exc).strip()}", dsn)) from None
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(story_sql(query))
     with conn, conn.cursor() as cursor:
         try:
+            set_timeouts(conn)
             with cursor.copy(statement) as copy:
                 rows = []
                 for row in copy:  # one CSV row per COPY message, even with newlines in values
@@ -130,7 +187,8 @@ def postgres_batches(dsn: str, query: Query, batch_size: int = 25_000) -> Iterat
                 if rows:
                     yield parse(rows)
         except psycopg.Error as exc:
-            raise DataError(f"query on {redact(dsn)} failed: {str(exc).strip()}") from None
+            why = timeout_message(exc) or str(exc).strip().splitlines()[0]
+            raise DataError(redact(f"query on {dsn} failed: {why}", dsn)) from None
 
 
 def read_file(path: Path) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from upvote.embeddings.engines.common import ProgressBar, format_bytes
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
 from upvote.embeddings.vocab import EmptyVocabularyError
+from upvote.redact import redact
 from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -250,7 +251,7 @@ def train(
         else:
             documents = iter_documents(corpus, column=column, query=query)
             tokenize = _tokenize_function(tokenizer, documents, out, vocab_size, resume)
-            console.print(f"encoding {corpus} ...")
+            console.print(f"encoding {redact(corpus, corpus)} ...")  # a DSN with --query
             encoded = encode_corpus(
                 documents,
                 encoded_dir,
@@ -295,7 +296,7 @@ def train(
         raise
     except (CorpusError, EmptyVocabularyError, ValueError, RuntimeError) as error:
         created.remove()
-        fail(str(error))
+        fail(redact(str(error), corpus))
     vectors.save_word2vec_format(out / "vectors.txt")
     vectors.save(out / "vectors.npz")
     (out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))

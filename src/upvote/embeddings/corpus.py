@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import shutil
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from upvote.embeddings.vocab import Vocab, count_words
+from upvote.redact import redact
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")  # text, but not one document per line
@@ -138,18 +140,61 @@ def _iter_parquet(path: Path, column: str) -> Iterator[str]:
 
 
 def _iter_sql(dsn: str, query: str) -> Iterator[str]:
-    """First column of each row of the query, streamed through a server-side cursor."""
+    """First column of each row of the query, streamed through a server-side cursor.
+
+    The query runs in a READ ONLY transaction (a query that writes, even through a function, is
+    refused by the server) with the data layer's lock and statement timeouts
+    (``UPVOTE_PG_LOCK_TIMEOUT``, ``UPVOTE_PG_STATEMENT_TIMEOUT``). Errors never show the password.
+    """
     import psycopg
 
+    from upvote.data.files import DataError
+    from upvote.data.sources import set_timeouts, timeout_message
+
     try:
-        with psycopg.connect(dsn) as conn, conn.cursor(name="upvote_corpus") as cursor:
-            cursor.itersize = 10_000
-            cursor.execute(query)
-            for row in cursor:
-                if row[0]:
-                    yield str(row[0])
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            conn.execute("SET TRANSACTION READ ONLY")
+            set_timeouts(conn)
+            with conn.cursor(name="upvote_corpus") as cursor:
+                cursor.itersize = 10_000
+                cursor.execute(query)
+                for row in cursor:
+                    if row[0]:
+                        yield str(row[0])
+    except DataError as error:  # a bad timeout setting
+        raise CorpusError(str(error)) from None
     except psycopg.Error as error:
-        raise CorpusError(f"SQL corpus failed: {error}".strip()) from error
+        why = timeout_message(error) or str(error).strip()
+        raise CorpusError(redact(f"SQL corpus failed: {why}", dsn)) from None
+
+
+class _Spool:
+    """The documents of an SQL corpus, kept in an anonymous temporary file (one JSON string per
+    line) while they are first streamed from the server: counting words, training a tokenizer
+    and encoding then read the file, and the query runs once, not once per pass."""
+
+    def __init__(self, dsn: str, query: str) -> None:
+        self.dsn, self.query = dsn, query
+        self.file: io.TextIOBase | None = None  # complete spool, once a pass has finished
+
+    def __iter__(self) -> Iterator[str]:
+        if self.file is not None:
+            self.file.seek(0)
+            for line in self.file:
+                yield json.loads(line)
+            return
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (kept open)
+        try:
+            for document in _iter_sql(self.dsn, self.query):
+                spool.write(json.dumps(document) + "\n")
+                yield document
+        except BaseException:
+            spool.close()
+            raise
+        if self.file is None:  # a pass that stopped early leaves no spool: the next one streams
+            self.file = spool
+        else:
+            spool.close()
 
 
 @dataclass
@@ -161,9 +206,11 @@ class Documents:
     query: str | None = None
 
     kind: str = field(default="sql", init=False)  # "sql", "parquet", "gzip" or "text"
+    _spool: _Spool | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.query is not None:
+            self._spool = _Spool(str(self.source), self.query)
             return
         path = Path(self.source)
         if not path.exists():
@@ -180,8 +227,8 @@ class Documents:
             self.column = _parquet_column(path, self.column)
 
     def __iter__(self) -> Iterator[str]:
-        if self.query is not None:
-            return _iter_sql(str(self.source), self.query)
+        if self._spool is not None:
+            return iter(self._spool)
         path = Path(self.source)
         if self.kind == "parquet":
             return _iter_parquet(path, self.column)
