@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     log_dir: Path | None = None  # prediction logs; default: <data_dir>/logs
     admin_token: str | None = None  # protects POST /admin/reload
     seed: int = 0
+    # PostgreSQL session limits of a pull or an SQL corpus, in seconds (0: none). The statement
+    # timeout covers a whole pull's single COPY, so it is long; a locked table fails fast.
+    pg_lock_timeout: float = Field(default=30.0, ge=0)
+    pg_statement_timeout: float = Field(default=3600.0, ge=0)
 
     @property
     def datasets_dir(self) -> Path:

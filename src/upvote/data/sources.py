@@ -7,7 +7,6 @@ the size of ``hacker_news.items``. The session has a lock timeout and a statemen
 wait forever. Files (.parquet, .csv, .jsonl) are streamed in bounded chunks by ``stream.py``.
 """
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,15 +17,16 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import errors, sql
+from pydantic import ValidationError
 
 from upvote.data.files import DataError, read_table, reason
 from upvote.data.schema import ARROW_TYPES, COLUMNS, USER_COLUMNS, rename_aliases
 from upvote.redact import redact
+from upvote.settings import Settings
 
 # Seconds; 0 turns a timeout off. A pull is one COPY statement: the statement timeout bounds the
 # whole pull (a full 41M-row pull takes minutes), the lock timeout how long it waits on a lock
 # (an ALTER TABLE, TRUNCATE or VACUUM FULL holding hacker_news.items).
-TIMEOUT_DEFAULTS = {"UPVOTE_PG_LOCK_TIMEOUT": 30.0, "UPVOTE_PG_STATEMENT_TIMEOUT": 3600.0}
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
@@ -48,17 +48,18 @@ def is_postgres(source: str) -> bool:
 
 
 def timeouts() -> dict[str, float]:
-    """The PostgreSQL timeouts of a pull or an SQL corpus, from the environment (seconds)."""
-    values = {}
-    for name, default in TIMEOUT_DEFAULTS.items():
-        raw = os.environ.get(name, "").strip()
-        try:
-            values[name] = float(raw) if raw else default
-        except ValueError:
-            raise DataError(f"{name}={raw[:40]!r}: not a number of seconds") from None
-        if values[name] < 0:
-            raise DataError(f"{name}={raw[:40]!r}: must be >= 0 seconds (0: no timeout)")
-    return values
+    """The PostgreSQL timeouts of a pull or an SQL corpus (seconds), from ``Settings`` read now
+    (not the cached copy: a test or a caller may have just set the variable)."""
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        problem = err.errors()[0]
+        name = "UPVOTE_" + str(problem["loc"][0]).upper()
+        raise DataError(f"{name}: {problem['msg']} (seconds, 0: no timeout)") from None
+    return {
+        "UPVOTE_PG_LOCK_TIMEOUT": settings.pg_lock_timeout,
+        "UPVOTE_PG_STATEMENT_TIMEOUT": settings.pg_statement_timeout,
+    }
 
 
 def set_timeouts(conn: psycopg.Connection) -> None:
