@@ -355,4 +355,7 @@ def test_a_slow_query_hits_the_statement_timeout(pg_dsn):
     assert result.exit_code == 1, result.output
     assert "UPVOTE_PG_STATEMENT_TIMEOUT" in result.output and "Traceback" not in result.output
     bad = pull("--source", pg_dsn, env={"UPVOTE_PG_LOCK_TIMEOUT": "soon"})
-    assert bad.exit_code == 1 and "UPVOTE_PG_LOCK_TIMEOUT: Input should be a valid number" in bad.output
+    assert (
+        bad.exit_code == 1
+        and "UPVOTE_PG_LOCK_TIMEOUT: Input should be a valid number" in bad.output
+    )
