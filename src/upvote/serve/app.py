@@ -6,22 +6,29 @@ The routes live in ``routes/``, one module per OpenAPI tag: the MLX course contr
 page at ``/`` with the API docs at ``/docs``. What they share (the model holder, the
 micro-batcher, the prediction log, the settings, the metrics) is made here, once per app, and
 kept on ``app.state``; ``deps.py`` hands it to the routes.
+
+Hostile input never reaches a 500 (docs/security.md): bodies are capped (``guards.py``) and
+read one way (``body.py``), a 422 echoes only JSON-safe, shortened input, and an unexpected
+error is logged by type and stack, never with its message (which may quote the request).
 """
 
 import asyncio
 import logging
+import math
+import traceback
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from upvote.model.bundle import UpvoteModel
 from upvote.serve.batching import MicroBatcher
 from upvote.serve.config import ServeSettings
+from upvote.serve.guards import BodyLimitMiddleware, ContainErrors
 from upvote.serve.metrics import Metrics, MetricsMiddleware
 from upvote.serve.predlog import FLUSH_SECONDS, PredictionLog
 from upvote.serve.routes import api, contract, ops, web
@@ -30,13 +37,19 @@ from upvote.serve.state import ModelHolder, ModelNotLoaded
 log = logging.getLogger(__name__)
 MAX_ECHO_CHARS = 200  # a 422 shows at most this much of each input string it echoes
 MAX_ECHO_ITEMS = 20  # ... and of each list or object
+MAX_ERRORS = 50  # a 422 lists at most this many errors
+MAX_DEPTH = 8  # ... and echoes nested input this deep
 
 
 async def flush_every(predlog: PredictionLog, seconds: float) -> None:
-    """Write the prediction log's buffered records to disk every ``seconds``."""
+    """Write the prediction log's buffered records to disk every ``seconds``; an error (which
+    ``flush`` already counts) never ends the loop."""
     while True:
         await asyncio.sleep(seconds)
-        predlog.flush()
+        try:
+            predlog.flush()
+        except Exception:
+            log.exception("prediction log flush failed")
 
 
 @asynccontextmanager
@@ -49,24 +62,52 @@ async def lifespan(app: FastAPI):
     flusher = asyncio.create_task(flush_every(state.predlog, FLUSH_SECONDS))
     yield
     flusher.cancel()
-    state.predlog.close()
+    state.predlog.close()  # never raises: a full disk at shutdown is counted and logged
 
 
-def shorten(value: Any) -> Any:
-    """``value`` cut to ``MAX_ECHO_CHARS`` per string and ``MAX_ECHO_ITEMS`` per container."""
-    if isinstance(value, str | bytes) and len(value) > MAX_ECHO_CHARS:
-        return value[:MAX_ECHO_CHARS] + ("..." if isinstance(value, str) else b"...")
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as plain JSON that always encodes: strings valid UTF-8 and cut to
+    ``MAX_ECHO_CHARS``, containers cut to ``MAX_ECHO_ITEMS``, NaN and infinities as strings,
+    bytes decoded with escapes, anything else as its (short) ``str``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 64 else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, bytes):
+        value = value[: 4 * MAX_ECHO_CHARS].decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        short = value[:MAX_ECHO_CHARS] + ("..." if len(value) > MAX_ECHO_CHARS else "")
+        return short.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    if depth >= MAX_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {k: shorten(v) for k, v in list(value.items())[:MAX_ECHO_ITEMS]}
+        items = list(value.items())[:MAX_ECHO_ITEMS]
+        return {json_safe(str(k)): json_safe(v, depth + 1) for k, v in items}
     if isinstance(value, list | tuple):
-        return [shorten(v) for v in value[:MAX_ECHO_ITEMS]]
-    return value
+        return [json_safe(v, depth + 1) for v in value[:MAX_ECHO_ITEMS]]
+    try:
+        return json_safe(str(value))
+    except Exception:
+        return type(value).__name__
 
 
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, with the echoed ``input`` cut short: a 100 KB title is not sent back."""
-    errors = [{**e, "input": shorten(e["input"])} if "input" in e else e for e in error.errors()]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    """FastAPI's 422, made unable to fail: each error's fields (``input`` and ``ctx`` above all,
+    which hold what the client sent) are JSON-safe and cut short (``json_safe``)."""
+    try:
+        errors = [
+            {key: json_safe(e[key]) for key in ("type", "loc", "msg", "input", "ctx") if key in e}
+            for e in error.errors()[:MAX_ERRORS]
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+    except Exception:  # never a 500 for a 422
+        log.exception("could not render a validation error")
+        return JSONResponse(
+            {"detail": [{"type": "invalid", "loc": ["body"], "msg": "invalid input"}]},
+            status_code=422,
+        )
 
 
 async def model_not_loaded(request: Request, error: ModelNotLoaded) -> JSONResponse:
@@ -74,13 +115,24 @@ async def model_not_loaded(request: Request, error: ModelNotLoaded) -> JSONRespo
 
 
 async def internal_error(request: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s", request.url.path)  # the traceback stays in the log
+    """A 500 that tells the client nothing; the log gets the error's type and stack, not its
+    message or the exceptions chained to it, which may quote the request's body."""
+    stack = "".join(traceback.format_tb(error.__traceback__))
+    log.error(
+        "unhandled %s on %s %s\n%s", type(error).__name__, request.method, request.url.path, stack
+    )
     return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+class UpvoteApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # outside Starlette's ServerErrorMiddleware, which re-raises after its 500 (guards.py)
+        return ContainErrors(super().build_middleware_stack())
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
-    app = FastAPI(
+    app = UpvoteApp(
         title="upvote",
         summary="Predict Hacker News upvotes from a story title.",
         lifespan=lifespan,
@@ -96,11 +148,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     app.state.metrics = Metrics()
     app.state.batcher = MicroBatcher(UpvoteModel.predict_records, max_batch=settings.max_batch)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ModelNotLoaded, model_not_loaded)
     app.add_exception_handler(Exception, internal_error)
     for routes in (web, contract, api, ops):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    # the last added is the outermost: metrics count the 413s of the body limit too
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    paths = frozenset(getattr(route, "path", "") for route in app.routes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, paths=paths)
     return app

@@ -22,10 +22,12 @@ def serve(
 
     from upvote.serve.app import create_app
     from upvote.serve.config import ServeSettings
+    from upvote.serve.server import uvicorn_options
 
     overrides = {"model_version": model_version} if model_version else {}
-    app = create_app(ServeSettings(**overrides))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    settings = ServeSettings(**overrides)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_options(settings))
 
 
 def deploy(

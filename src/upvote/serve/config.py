@@ -16,6 +16,9 @@ class ServeSettings(Settings):
     max_title_chars: int = 300  # HN caps titles at 80; 300 leaves room without allowing abuse
     log_max_bytes: int = 10_000_000  # prediction log file size before it is rotated
     log_backups: int = 5  # rotated prediction log files kept per model version
+    max_body_bytes: int = 1_048_576  # request bodies over this get a 413 (256 stories: ~60 KB)
+    request_timeout_seconds: float = 10.0  # a request's headers and body must arrive in this
+    limit_concurrency: int = 1000  # connections + requests at once; beyond, uvicorn sends 503
 
 
 class DeploySettings(Settings):

@@ -2,12 +2,18 @@
 
 A plain ASGI middleware (not ``BaseHTTPMiddleware``) keeps the per-request cost to a few
 microseconds. Each app gets its own registry so several apps (tests) never share counters.
+
+Labels come from a closed set, so no client can grow the series without bound: the endpoint is
+the route's template, or the path when it is one of the app's paths (a 413 is answered before
+routing), else "unmatched"; a method outside ``METHODS`` is "other"; the status is the server's.
 """
 
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -35,9 +41,10 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.metrics = metrics
+        self.paths = paths  # the app's own paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +64,9 @@ class MetricsMiddleware:
         finally:
             # The route template ("/similar"), not the raw path, so labels stay few.
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            endpoint = getattr(route, "path", None) or (
+                scope["path"] if scope["path"] in self.paths else "unmatched"
+            )
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.requests.labels(endpoint, method, str(status)).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)

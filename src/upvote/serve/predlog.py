@@ -10,20 +10,67 @@ Records are buffered and written in blocks: by ``flush()`` (the service calls it
 was a large share of a cheap request's CPU (benchmarks/RESULTS.md, "Service"). The price: a
 process killed with SIGKILL loses at most the last ``FLUSH_SECONDS`` of records (a normal stop
 loses none).
+
+The log is best effort: a prediction never fails because its record cannot be written. A write
+error (a full disk, a read-only volume) drops the records still buffered for that file and every
+record for the next ``RETRY_SECONDS``; ``errors``, ``dropped`` and ``failing`` count and say so
+(``/health`` shows them). A file left with a torn last line (a crash, a full disk) gets a newline
+before the next record, and readers skip (and count) lines that do not parse.
+
+``tail()`` reads the files backwards, block by block, outside the lock that ``append`` takes (it
+holds it only to flush), so a ``/logs`` call neither blocks predictions nor reads whole files:
+it stops at ``limit`` records or ``TAIL_MAX_BYTES``, whichever comes first.
 """
 
+import contextlib
 import json
+import logging
 import os
 import threading
-from collections import deque
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel
 
+log = logging.getLogger(__name__)
+
 FLUSH_SECONDS = 1.0
 BUFFER_BYTES = 1 << 16
+RETRY_SECONDS = 5.0  # after a write error, records are dropped (and counted) this long
+TAIL_BLOCK = 1 << 16
+TAIL_MAX_BYTES = 4 << 20  # at most this much of the files is read per tail() call
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_record(line: bytes) -> dict[str, Any] | None:
+    """A log line as a record, or ``None`` if it is torn or otherwise not a JSON object."""
+    try:
+        record = json.loads(line, parse_constant=_no_constants)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def lines_backwards(file: BinaryIO, max_bytes: int) -> Iterator[bytes]:
+    """The lines of ``file``, last first, reading at most about ``max_bytes`` from its end."""
+    end = position = file.seek(0, os.SEEK_END)
+    rest = b""
+    while position > 0:
+        if end - position >= max_bytes:
+            return  # the budget is spent: the partial line in ``rest`` is not given
+        step = min(TAIL_BLOCK, position)
+        position -= step
+        file.seek(position)
+        parts = (file.read(step) + rest).split(b"\n")
+        rest = parts[0]  # may begin in the block before
+        yield from reversed(parts[1:])
+    yield rest
 
 
 class PredictionLog:
@@ -35,6 +82,12 @@ class PredictionLog:
         self._version_json: dict[str, str] = {}
         self._sizes: dict[str, int] = {}  # bytes in each open file, buffered ones included
         self._lock = threading.Lock()  # /predict appends from FastAPI's worker threads
+        self._pending: dict[str, int] = {}  # records buffered per version, not yet on disk
+        self._retry_at = 0.0  # while failing, records are dropped until this monotonic time
+        self.errors = 0  # write errors since start
+        self.dropped = 0  # records lost to them
+        self.failing = False  # the last write failed (and none has succeeded since)
+        self.last_error: str | None = None  # e.g. "OSError: No space left on device"
 
     def path(self, version: str, generation: int = 0) -> Path:
         name = f"predictions-{version}.jsonl"
@@ -62,48 +115,118 @@ class PredictionLog:
             f'"Latency": {round(latency_ms, 3)}}}\n'
         ).encode()
         with self._lock:
-            file = self._files.get(version) or self._open(version)
-            if self._sizes[version] and self._sizes[version] + len(line) > self.max_bytes:
-                file = self._rotate(version)
-            file.write(line)
+            if self.failing and time.monotonic() < self._retry_at:
+                self.dropped += 1
+                return
+            try:
+                file = self._files.get(version) or self._open(version)
+                if self._sizes[version] and self._sizes[version] + len(line) > self.max_bytes:
+                    file = self._rotate(version)
+                file.write(line)
+            except OSError as error:
+                self._failed(version, error, lost=1)
+                return
             self._sizes[version] += len(line)
+            self._pending[version] = self._pending.get(version, 0) + 1
+
+    def _failed(self, version: str, error: OSError, lost: int) -> None:
+        """Give up the file of ``version`` and its buffered records; retry in RETRY_SECONDS."""
+        file = self._files.pop(version, None)
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()  # flushes again, fails again, but closes the descriptor
+        self._sizes.pop(version, None)
+        self.dropped += self._pending.pop(version, 0) + lost
+        self.errors += 1
+        self.failing = True
+        # no file name: /health shows this to anyone
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        self.last_error = f"{type(error).__name__}: {reason}"
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        log.warning(
+            "prediction log %s: %s; %d records dropped so far, next try in %g s",
+            self.path(version), self.last_error, self.dropped, RETRY_SECONDS,
+        )  # fmt: skip
 
     def _open(self, version: str) -> BinaryIO:
         self.directory.mkdir(parents=True, exist_ok=True)
-        file = self._files[version] = self.path(version).open("ab", buffering=BUFFER_BYTES)
-        self._sizes[version] = os.fstat(file.fileno()).st_size
+        path = self.path(version)
+        file = path.open("ab", buffering=BUFFER_BYTES)
+        size = os.fstat(file.fileno()).st_size
+        if size:
+            with path.open("rb") as tail:
+                tail.seek(-1, os.SEEK_END)
+                torn = tail.read(1) != b"\n"
+            if torn:  # a crash or a full disk cut the last line: end it, so the next is whole
+                file.write(b"\n")
+                size += 1
+        self._files[version] = file
+        self._sizes[version] = size
         return file
 
     def _rotate(self, version: str) -> BinaryIO:
         self._files.pop(version).close()
+        self._pending.pop(version, None)  # written by the close
         for generation in range(self.backups, 0, -1):
             older = self.path(version, generation - 1)
             if older.exists():
                 older.replace(self.path(version, generation))  # drops the oldest beyond backups
         return self._open(version)
 
-    def flush(self) -> None:
-        """Write the buffered records to the files."""
+    def flush(self, version: str | None = None) -> None:
+        """Write the buffered records (of ``version``, or all) to the files; never raises."""
         with self._lock:
-            for file in self._files.values():
-                file.flush()
+            for name, file in list(self._files.items()):
+                if version is not None and name != version:
+                    continue
+                try:
+                    file.flush()
+                except OSError as error:
+                    self._failed(name, error, lost=0)
+                    continue
+                if self._pending.get(name):
+                    self._pending[name] = 0
+                    self.failing = False
+
+    def read_tail(self, version: str, limit: int) -> tuple[list[bytes], int]:
+        """The newest ``limit`` lines of ``version`` that parse, oldest first, across rotated
+        files, and how many lines did not parse on the way (torn by a crash or a full disk)."""
+        self.flush(version)  # the only moment the lock is held
+        newest_first: list[bytes] = []
+        skipped = 0
+        budget = TAIL_MAX_BYTES
+        for generation in range(self.backups + 1):
+            try:
+                file = self.path(version, generation).open("rb")
+            except FileNotFoundError:
+                continue
+            with file:
+                size = os.fstat(file.fileno()).st_size
+                for line in lines_backwards(file, budget):
+                    if not line.strip():
+                        continue
+                    if parse_record(line) is None:
+                        skipped += 1
+                        continue
+                    newest_first.append(line)
+                    if len(newest_first) >= limit:
+                        return newest_first[::-1], skipped
+            budget -= size
+            if budget <= 0:
+                break
+        return newest_first[::-1], skipped
 
     def tail(self, version: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` records of ``version``, oldest first, across rotated files."""
-        lines: deque[bytes] = deque(maxlen=limit)
-        with self._lock:
-            if version in self._files:
-                self._files[version].flush()
-            for generation in range(self.backups, -1, -1):
-                path = self.path(version, generation)
-                if path.exists():
-                    with path.open("rb") as f:
-                        lines.extend(line for line in f if line.strip())
+        lines, _ = self.read_tail(version, limit)
         return [json.loads(line) for line in lines]
 
     def close(self) -> None:
         with self._lock:
-            for file in self._files.values():
-                file.close()
+            for name, file in list(self._files.items()):
+                try:
+                    file.close()
+                except OSError as error:
+                    self._failed(name, error, lost=0)
             self._files.clear()
             self._sizes.clear()

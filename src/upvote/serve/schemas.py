@@ -1,7 +1,7 @@
 """Request and response bodies of every endpoint: bad input becomes a 422 naming the field."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -110,14 +110,61 @@ class VersionOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description='"ok", "degraded" (the prediction log cannot be written) or '
+                        '"no model"')  # fmt: skip
     model_loaded: bool
     version: str | None
     release: str | None
+    log_errors: int = Field(0, description="prediction log write errors since start")
+    log_dropped: int = Field(0, description="prediction records lost to those errors")
 
 
 class LogsOut(BaseModel):
     logs: list[dict]
+    skipped: int = Field(0, description="unreadable (torn) lines passed over")
+
+
+class ErrorOut(BaseModel):
+    """Every error but a 422: what went wrong, in words."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='where: ["body", "stories", 0, "title"]')
+    msg: str
+    type: str
+    input: Any = Field(None, description="the offending input, cut short")
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: one entry per field that is wrong."""
+
+    detail: list[FieldError]
+
+
+_ERROR_WORDS = {
+    401: "wrong or missing admin token",
+    403: "reloads are disabled (no UPVOTE_ADMIN_TOKEN)",
+    404: "not found",
+    409: "the model was refused; the old one keeps serving",
+    413: "body larger than UPVOTE_MAX_BODY_BYTES",
+    415: "body is not application/json",
+    422: "invalid input: detail names each field",
+    503: "no model loaded yet",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that answers ``codes``, for its OpenAPI entry."""
+    return {
+        code: {
+            "model": ValidationErrorOut if code == 422 else ErrorOut,
+            "description": _ERROR_WORDS[code],
+        }
+        for code in codes
+    }
 
 
 class ReloadIn(Strict):

@@ -20,8 +20,15 @@ from upvote.model.bundle import UpvoteModel, load_model
 
 log = logging.getLogger(__name__)
 
-# A story every bundle must be able to score before it is allowed to serve.
+# Stories every bundle must score, every output finite, before it is allowed to serve: one is
+# not enough (a bundle whose weights are NaN can still clip some outputs to a number).
 PROBE = {"title": "Show HN: A tiny word2vec in PyTorch", "url": None, "by": "probe", "time": None}
+PROBES = [
+    PROBE,
+    {"title": "Ask HN: How do you back up your laptop?", "url": "", "by": "pg"},
+    {"title": "Rust 1.80 released", "url": "https://blog.rust-lang.org/", "time": 1700000000},
+    {"title": "x"},
+]
 RETRY_SECONDS = 5.0  # while no model is loaded, how often a request may look for one
 
 
@@ -47,9 +54,10 @@ class ModelHolder:
         if model is None:
             model = self._look_again()
         if model is None:
+            # why (with the registry's path) is in the server's log, not in a public answer
             raise ModelNotLoaded(
-                f"no model loaded ({self._last_error or 'not looked for yet'}); the service looks "
-                f"for one every {self.retry_seconds:g} s, so `upvote train` is enough: no restart"
+                f"no model loaded; the service looks for one every {self.retry_seconds:g} s, "
+                "so `upvote train` is enough: no restart"
             )
         return model
 
@@ -67,6 +75,8 @@ class ModelHolder:
             if self._model is None:
                 self._swap_in(self.version)
         except Exception as error:  # not there yet: the next look is in retry_seconds
+            if str(error) != self._last_error:
+                log.warning("no model loaded: %s", error)
             self._last_error = str(error)
         finally:
             self._reload_lock.release()
@@ -85,9 +95,14 @@ class ModelHolder:
 
     def _swap_in(self, version: str) -> tuple[str | None, str]:
         new = load_model(version, registry_dir=self.models_dir)
-        check = new.predict_records([PROBE])
-        if len(check) != 1 or not math.isfinite(check[0]["predicted_score"]):
-            raise ValueError(f"model {new.version} gives no score for the probe story")
+        check = new.predict_records([dict(story) for story in PROBES])
+        finite = len(check) == len(PROBES) and all(
+            isinstance(value, int | float) and math.isfinite(value)
+            for row in check
+            for value in row.values()
+        )
+        if not finite:
+            raise ValueError(f"model {new.version} gives non-finite outputs for the probe stories")
         previous = self._model.version if self._model is not None else None
         self._model = new
         gc.collect()

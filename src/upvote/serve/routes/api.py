@@ -3,9 +3,10 @@
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from upvote.model.bundle import UpvoteModel
+from upvote.serve.body import json_body, request_body_schema
 from upvote.serve.deps import AppMetrics, Model, PredLog, Settings
 from upvote.serve.metrics import Metrics
 from upvote.serve.schemas import (
@@ -18,6 +19,7 @@ from upvote.serve.schemas import (
     SimilarWord,
     Story,
     WordContribution,
+    error_responses,
 )
 
 router = APIRouter(tags=["api"])
@@ -39,9 +41,17 @@ def score(model: UpvoteModel, metrics: Metrics, stories: list[dict[str, Any]]) -
     return rows
 
 
-@router.post("/predict")
+@router.post(
+    "/predict",
+    openapi_extra=request_body_schema(PredictIn),
+    responses=error_responses(413, 415, 422, 503),
+)
 def predict_batch(
-    body: PredictIn, model: Model, settings: Settings, metrics: AppMetrics, predlog: PredLog
+    body: Annotated[PredictIn, Depends(json_body(PredictIn))],
+    model: Model,
+    settings: Settings,
+    metrics: AppMetrics,
+    predlog: PredLog,
 ) -> PredictOut:
     if len(body.stories) > settings.max_batch:
         raise HTTPException(
@@ -62,8 +72,17 @@ def predict_batch(
     return PredictOut(version=model.version, predictions=rows)
 
 
-@router.post("/explain")
-def explain(story: Story, model: Model, metrics: AppMetrics, predlog: PredLog) -> ExplainOut:
+@router.post(
+    "/explain",
+    openapi_extra=request_body_schema(Story),
+    responses=error_responses(413, 415, 422, 503),
+)
+def explain(
+    story: Annotated[Story, Depends(json_body(Story))],
+    model: Model,
+    metrics: AppMetrics,
+    predlog: PredLog,
+) -> ExplainOut:
     """Score one story, place it among real stories, and show what moved the prediction:
     each word of the title, the domain's and author's track record, the time, the form."""
     start = time.perf_counter()
@@ -85,7 +104,7 @@ def explain(story: Story, model: Model, metrics: AppMetrics, predlog: PredLog) -
     )
 
 
-@router.get("/similar")
+@router.get("/similar", responses=error_responses(404, 422, 503))
 def similar(
     model: Model,
     word: Annotated[str, Query(min_length=1, max_length=100)],

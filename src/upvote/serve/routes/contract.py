@@ -1,23 +1,26 @@
 """The MLX course contract: ``/ping``, ``/version``, ``/how_many_upvotes`` and ``/logs``."""
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from upvote.serve.body import read_json, request_body_schema
 from upvote.serve.deps import Model, PredLog
-from upvote.serve.schemas import HowManyUpvotesIn, HowManyUpvotesOut, LogsOut, VersionOut
+from upvote.serve.schemas import (
+    HowManyUpvotesIn,
+    HowManyUpvotesOut,
+    LogsOut,
+    VersionOut,
+    error_responses,
+)
 
 router = APIRouter(tags=["mlx"])
-
-
-def request_body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a body a route validates itself, so /docs shows it as for a declared body."""
-    schema = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": True, "content": schema}}
+MAX_LOGS = 1000  # records per /logs answer
+LOGS_AT_ONCE = 2  # /logs calls reading files at the same time; more wait their turn
 
 
 def json_response(body: BaseModel) -> Response:
@@ -31,7 +34,7 @@ async def ping() -> str:
     return "ok"
 
 
-@router.get("/version")
+@router.get("/version", responses=error_responses(503))
 def version(model: Model) -> VersionOut:
     return VersionOut(version=model.version)
 
@@ -40,6 +43,7 @@ def version(model: Model) -> VersionOut:
     "/how_many_upvotes",
     response_model=HowManyUpvotesOut,
     openapi_extra=request_body_schema(HowManyUpvotesIn),
+    responses=error_responses(413, 415, 422, 503),
 )
 async def how_many_upvotes(request: Request) -> Response:
     """The hot path: async, micro-batched with concurrent requests (see batching.py), and
@@ -48,12 +52,7 @@ async def how_many_upvotes(request: Request) -> Response:
     the shared objects are read from ``app.state`` without dependencies, and the answer is
     serialized in one step."""
     start = time.perf_counter()
-    try:
-        body = HowManyUpvotesIn.model_validate_json(await request.body())
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from None
+    body = await read_json(request, HowManyUpvotesIn)
     state = request.app.state
     model = state.holder.model  # read once: a reload never swaps it mid-request
     story = {"title": body.title, "by": body.author, "time": body.timestamp}  # url: unknown
@@ -64,9 +63,23 @@ async def how_many_upvotes(request: Request) -> Response:
     return json_response(HowManyUpvotesOut(upvotes=upvotes))
 
 
-@router.get("/logs")
-def logs(
-    model: Model, predlog: PredLog, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
-) -> LogsOut:
-    """The newest prediction log records of the model now serving."""
-    return LogsOut(logs=predlog.tail(model.version, limit))
+@router.get("/logs", response_model=LogsOut, responses=error_responses(422, 503))
+async def logs(
+    request: Request,
+    model: Model,
+    predlog: PredLog,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOGS)] = MAX_LOGS,
+) -> Response:
+    """The newest prediction log records of the model now serving (unreadable lines, torn by a
+    crash or a full disk, are skipped and counted).
+
+    The files are read on a worker thread, at most LOGS_AT_ONCE calls at a time, and the
+    records are sent as they are stored (each line checked to parse): no re-serialization."""
+    state = request.app.state
+    if getattr(state, "logs_limiter", None) is None:  # made here: it needs the event loop
+        state.logs_limiter = anyio.CapacityLimiter(LOGS_AT_ONCE)
+    lines, skipped = await anyio.to_thread.run_sync(
+        predlog.read_tail, model.version, limit, limiter=state.logs_limiter
+    )
+    body = b'{"logs":[' + b",".join(lines) + b'],"skipped":' + str(skipped).encode() + b"}"
+    return Response(body, media_type="application/json")
