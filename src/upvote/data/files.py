@@ -6,6 +6,8 @@ message starts with the file's path.
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +34,35 @@ def shorten(value: object, limit: int = MAX_QUOTED_CHARS, quote: bool = True) ->
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
+def check_file(path: str | Path) -> tuple[Path, str]:
+    """``path`` and its type (the suffix, or sniffed when there is none) if it is a non-empty
+    file of a supported type; else a ``DataError`` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    suffix = path.suffix.lower() or sniff(path)
+    if suffix not in SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
+    return path, suffix
+
+
+@contextmanager
+def read_errors(path: Path, suffix: str) -> Iterator[None]:
+    """Whatever a parser raises while reading ``path`` becomes a one-line ``DataError``."""
+    try:
+        yield
+    except DataError:
+        raise
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except Exception as err:  # parsers raise many types (ArrowInvalid, OSError, ParserError...)
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason(err)}") from None
+
+
 def read_table(
     path: str | Path, required: tuple[str, ...] = (), as_text: bool = False
 ) -> pd.DataFrame:
@@ -42,15 +73,8 @@ def read_table(
     only ``title``, ``url`` and ``by`` are forced to strings. Raises ``DataError`` for a missing,
     empty, unreadable or non-UTF-8 file, a missing ``required`` column, or a file without rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    suffix = path.suffix.lower() or _sniff(path)
-    if suffix not in SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
-    try:
+    path, suffix = check_file(path)
+    with read_errors(path, suffix):
         if suffix == ".parquet":
             df = pd.read_parquet(path)
         elif suffix == ".csv" and as_text:  # only an empty field is missing, "NA" is text
@@ -62,14 +86,6 @@ def read_table(
         else:
             lines = path.read_text(encoding="utf-8").splitlines()
             df = pd.DataFrame({"title": [line for line in lines if line.strip()]})
-    except DataError:
-        raise
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except Exception as err:  # parsers raise many types (ArrowInvalid, OSError, ParserError...)
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason(err)}") from None
     missing = [column for column in required if column not in df.columns]
     if missing:
         found = shorten(", ".join(map(str, df.columns)), 200, quote=False) or "none"
@@ -85,7 +101,7 @@ def reason(err: BaseException, limit: int = 200) -> str:
     return shorten(text.splitlines()[0], limit, quote=False) if text else type(err).__name__
 
 
-def _sniff(path: Path) -> str:
+def sniff(path: Path) -> str:
     """The type of a file without an extension (``text8`` is named so): Parquet by its magic
     bytes, else text, one per line (a binary file then fails as "not UTF-8")."""
     with path.open("rb") as f:

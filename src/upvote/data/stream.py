@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from upvote.data.files import SUFFIXES, DataError, _sniff, reason
+from upvote.data.files import DataError, check_file, read_errors
 from upvote.data.schema import ALIASES, COLUMNS, USER_COLUMNS, rename_aliases
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a story (title and url <= 255 characters) is far smaller
@@ -62,29 +62,14 @@ def file_chunks(path: str | Path, batch_size: int = 25_000) -> Iterator[pd.DataF
     errors can name the row. Raises ``DataError`` (naming the file) for a missing, empty,
     unreadable or non-UTF-8 file, a file without rows, or a row past the limits above.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    suffix = path.suffix.lower() or _sniff(path)
-    if suffix not in SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
+    path, suffix = check_file(path)
     readers = {".parquet": _parquet, ".csv": _csv, ".jsonl": _jsonl, ".txt": _text}
     rows = 0
-    try:
+    with read_errors(path, suffix):
         for chunk in readers[suffix](path, batch_size):
             chunk.index = pd.RangeIndex(rows + 1, rows + 1 + len(chunk))
             rows += len(chunk)
             yield rename_aliases(chunk)
-    except DataError:
-        raise
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except Exception as err:  # parsers raise many types (ArrowInvalid, OSError, ParserError...)
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason(err)}") from None
     if rows == 0:
         raise DataError(f"{path}: the file has no rows")
 
