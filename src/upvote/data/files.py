@@ -109,19 +109,20 @@ def sniff(path: Path) -> str:
     return ".parquet" if head == b"PAR1" else ".txt"
 
 
+def jsonl_record(path: Path, number: int, line: str) -> dict:
+    """One line of a JSON-lines file as a story record, or a ``DataError`` naming the row."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: row {number}: invalid JSON: {exc.msg}") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: row {number}: expected a JSON object")
+    return record
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
     with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: row {line_number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}: row {line_number}: expected a JSON object")
-            records.append(record)
+        records = [jsonl_record(path, n, line) for n, line in enumerate(f, 1) if line.strip()]
     return pd.DataFrame.from_records(records)
 
 

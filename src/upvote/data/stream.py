@@ -8,14 +8,13 @@ than ``MAX_LINE_BYTES`` (CSV, JSON lines, text) or a Parquet row group larger th
 """
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from upvote.data.files import DataError, check_file, read_errors
+from upvote.data.files import DataError, check_file, jsonl_record, read_errors
 from upvote.data.schema import ALIASES, COLUMNS, USER_COLUMNS, rename_aliases
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a story (title and url <= 255 characters) is far smaller
@@ -105,13 +104,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 def _jsonl(path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
     records = []
     for number, line in _lines(path):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: row {number}: invalid JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}: row {number}: expected a JSON object")
-        records.append(record)
+        records.append(jsonl_record(path, number, line))
         if len(records) == batch_size:
             yield pd.DataFrame.from_records(records)
             records = []
