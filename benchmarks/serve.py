@@ -176,27 +176,39 @@ async def run(args: argparse.Namespace, port: int, pid: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_dir_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every serving benchmark takes: the trained model's UPVOTE_DATA_DIR."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("UPVOTE_DATA_DIR"),
                         required="UPVOTE_DATA_DIR" not in os.environ,
                         help="UPVOTE_DATA_DIR with a trained model")  # fmt: skip
-    parser.add_argument("--duration", type=float, default=10, help="seconds per closed-loop run")
-    parser.add_argument("--connections", type=int, default=8, help="closed-loop connections")
-    parser.add_argument("--rate", type=float, default=200, help="open-loop requests per second")
-    parser.add_argument("--rate-duration", type=float, default=60, help="open-loop seconds")
-    args = parser.parse_args()
+    return parser
 
+
+def against_server(data_dir: Path, load) -> dict:
+    """Start `upvote serve` on a free port, run ``load(port, pid)`` (a coroutine) against it,
+    stop the server; the results with the machine and its load after the run."""
     port = free_port()
     with tempfile.TemporaryDirectory() as log_dir:
-        server = start_server(args.data_dir, port, Path(log_dir))
+        server = start_server(data_dir, port, Path(log_dir))
         try:
-            results = asyncio.run(run(args, port, server.pid))
+            results = asyncio.run(load(port, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=10)
     results["machine"] = f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}"
     results["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # other work on the machine
+    return results
+
+
+def main() -> None:
+    parser = data_dir_parser(__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per closed-loop run")
+    parser.add_argument("--connections", type=int, default=8, help="closed-loop connections")
+    parser.add_argument("--rate", type=float, default=200, help="open-loop requests per second")
+    parser.add_argument("--rate-duration", type=float, default=60, help="open-loop seconds")
+    args = parser.parse_args()
+    results = against_server(args.data_dir, lambda port, pid: run(args, port, pid))
     print(json.dumps(results, indent=2))
 
 

@@ -20,16 +20,13 @@ server's peak RSS (``VmHWM``). Bounded: every task stops at the deadline.
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve import STORY, exchange, free_port, request_bytes, start_server, summarize
+from serve import STORY, against_server, data_dir_parser, exchange, request_bytes, summarize
 
 BIG_BODY_BYTES = 10_000_000
 HOSTILE = [
@@ -196,24 +193,11 @@ async def run(args: argparse.Namespace, port: int, pid: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=os.environ.get("UPVOTE_DATA_DIR"),
-                        required="UPVOTE_DATA_DIR" not in os.environ,
-                        help="UPVOTE_DATA_DIR with a trained model")  # fmt: skip
+    parser = data_dir_parser(__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60, help="seconds of mixed load")
     parser.add_argument("--rate", type=float, default=200, help="/how_many_upvotes per second")
     args = parser.parse_args()
-
-    port = free_port()
-    with tempfile.TemporaryDirectory() as log_dir:
-        server = start_server(args.data_dir, port, Path(log_dir))
-        try:
-            results = asyncio.run(run(args, port, server.pid))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-    results["machine"] = f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}"
-    results["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # other work on the machine
+    results = against_server(args.data_dir, lambda port, pid: run(args, port, pid))
     print(json.dumps(results, indent=2))
 
 
