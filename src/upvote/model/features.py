@@ -114,9 +114,9 @@ class Features:
         return len(self.tokens)
 
     def take(self, index) -> "Features":
-        titles = None
-        if self.titles is not None:
-            titles = np.asarray(self.titles, dtype=object)[index].tolist()
+        titles = self.titles
+        if titles is not None:  # a slice (batched inference) needs no object array
+            titles = titles[index] if isinstance(index, slice) else [titles[i] for i in index]
         return Features(self.tokens[index], self.fields[index], self.dense[index], titles)
 
 

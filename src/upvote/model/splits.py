@@ -10,8 +10,9 @@ as long as it is strictly older than the story they describe.
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from upvote.data.schema import UNBIASED, UNFILTERED
@@ -19,7 +20,7 @@ from upvote.data.split import time_split
 from upvote.model.evaluate import log_target
 from upvote.model.features import FeatureConfig, Features, Featurizer
 from upvote.model.history import HistoryConfig, HistoryStore
-from upvote.model.text_score import fit_text_score
+from upvote.model.text_score import TextScore, fit_text_score
 from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
 
@@ -30,6 +31,9 @@ class Data:
     test: pd.DataFrame
     history: pd.DataFrame  # dated stories whose scores may serve as track records (history.py)
     snapshot: str  # hash of the rows used: which data a bundle was trained on
+    # the title score fitted on these rows (text_score.py), kept once fitted: every feature set
+    # of the same data (ablations, seeds) reads the same one
+    text_score: tuple[TextScore, np.ndarray] | None = field(default=None, repr=False)
 
 
 def mark_known_urls(stories: pd.DataFrame) -> pd.DataFrame:
@@ -113,9 +117,11 @@ def split_features(
     stores = [HistoryStore.fit(h, history) for h in (history_valid, history_test, data.history)]
     text_score, crossed = None, None
     if config.text_score and config.title:
-        titles = [_titles(d) for d in (data.train, data.valid)]
-        targets = [log_target(d["score"]) for d in (data.train, data.valid)]
-        text_score, crossed = fit_text_score((titles[0], targets[0]), (titles[1], targets[1]))
+        if data.text_score is None:
+            titles = [_titles(d) for d in (data.train, data.valid)]
+            targets = [log_target(d["score"]) for d in (data.train, data.valid)]
+            data.text_score = fit_text_score((titles[0], targets[0]), (titles[1], targets[1]))
+        text_score, crossed = data.text_score
 
     def featurizer(store: HistoryStore) -> Featurizer:
         return Featurizer(tokenizer, vectors.key_to_index, config, store, text_score)
