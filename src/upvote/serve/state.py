@@ -105,7 +105,10 @@ class ModelHolder:
             raise ValueError(f"model {new.version} gives non-finite outputs for the probe stories")
         previous = self._model.version if self._model is not None else None
         self._model = new
+        # The model's objects live as long as it serves: frozen, no collection walks them. Unfreeze
+        # first, so that a reload's previous model (and its cycles) can still be collected.
+        gc.unfreeze()
         gc.collect()
-        gc.freeze()  # the model's objects live as long as it serves: no collection walks them
+        gc.freeze()
         log.info("serving model %s (was %s)", new.version, previous)
         return previous, new.version
