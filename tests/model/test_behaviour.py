@@ -11,8 +11,8 @@ from upvote.data.dataset import load_stories
 from upvote.embeddings import train as train_word2vec
 from upvote.embeddings.params import Word2VecParams
 from upvote.model.features import FeatureConfig
+from upvote.model.inference import RegressorConfig
 from upvote.model.metadata import domain_key
-from upvote.model.regressor import RegressorConfig
 from upvote.model.splits import prepare_data, split_features
 from upvote.model.train import Corpus, corpus_titles, fit_model
 from upvote.tokenizer import SentencePieceTokenizer

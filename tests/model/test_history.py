@@ -10,7 +10,7 @@ from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.history import HistoryConfig, HistoryStore
 from upvote.model.metadata import author_key, domain_key, hour_of_week, title_form
 from upvote.model.splits import mark_known_urls, prepare_data, split_features
-from upvote.model.text_score import fit_text_score
+from upvote.model.text_score import TextScore, fit_text_score
 from upvote.tokenizer import SentencePieceTokenizer
 
 
@@ -163,7 +163,7 @@ def test_metadata_changes_the_features_the_title_does_not_need(sample_split):
     assert x.dense[2, no_url] == 1
 
 
-def test_text_score_fast_path_equals_scikit_learn(sample_split):
+def test_text_score_fast_path_equals_scikit_learn(sample_split, tmp_path):
     """The service's pure-Python TF-IDF + ridge arithmetic gives scikit-learn's numbers."""
     _, _, data = sample_split
     titles = [str(t) for t in data.train["title"].fillna("")]
@@ -175,6 +175,11 @@ def test_text_score_fast_path_equals_scikit_learn(sample_split):
     probe = valid[:300] + odd
     fast = np.concatenate([model(probe[i : i + 10]) for i in range(0, len(probe), 10)])
     np.testing.assert_allclose(fast, model.sklearn_score(probe), rtol=0, atol=1e-9)
+    # the bundle keeps the terms' weights only: the loaded score is the same number
+    model.save(tmp_path / "text_score")
+    loaded = TextScore.load(tmp_path / "text_score")
+    assert loaded.fitted is None and len(loaded.terms) == len(model.terms)
+    np.testing.assert_array_equal(loaded(probe), fast)
     # cross-fitted training scores come from ridges that never saw the row: noisier than the
     # in-sample fit, which has memorised its own labels
     in_sample = model.sklearn_score(titles)

@@ -1,8 +1,12 @@
 """The upvote model on the shipped sample: pipeline, bundle round trip, predictions, errors."""
 
 import gzip
+import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +28,8 @@ from upvote.model.bundle import (
     publish,
 )
 from upvote.model.features import FeatureConfig, Featurizer
-from upvote.model.regressor import (
-    INFER_BATCH,
-    NumpyRegressor,
-    RegressorConfig,
-    calibrate_reach,
-    fit,
-)
+from upvote.model.inference import INFER_BATCH, RegressorConfig
+from upvote.model.regressor import calibrate_reach, fit, to_numpy
 from upvote.model.splits import prepare_data
 from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, train
 from upvote.settings import get_settings
@@ -86,7 +85,7 @@ def test_pipeline_publishes_a_complete_bundle(trained):
     latest = bundle.parent / "latest"
     assert latest.is_symlink() and os.readlink(latest) == bundle.name
     assert oct((bundle / "report").stat().st_mode & 0o777) == oct(0o755)
-    for name in ("model.json", "metadata.json", "regressor.pt", "vectors.npz", "scores.npy"):
+    for name in ("model.json", "metadata.json", "regressor.npz", "vectors.npz", "scores.npy"):
         assert (bundle / name).is_file(), name
     report = bundle / "report"
     for name in ("report.md", "report.html", "calibration.png", "coverage.png", "loss_curves.png"):
@@ -127,6 +126,30 @@ def test_bundle_round_trip_gives_identical_predictions(model, trained, test_titl
     again = upvote.load_model(trained[1].name, registry_dir=trained[1].parent)
     pd.testing.assert_frame_equal(model.predict(test_titles), again.predict(test_titles))
     assert again.version == trained[1].name
+
+
+def test_predicting_imports_neither_torch_nor_scikit_learn(trained):
+    """The service's memory and start-up: a bundle of the default kind is numpy arrays."""
+    code = f"""
+import sys
+from upvote.model.bundle import load_model
+model = load_model({trained[1].name!r}, registry_dir={str(trained[1].parent)!r})
+model.predict_records([{{"title": "Show HN: a tiny database", "url": "https://x.dev"}}])
+model.explain("Show HN: a tiny database")
+print(sorted(m for m in ("torch", "sklearn", "skops", "scipy.stats") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_bundle_of_an_older_format_is_refused_naming_the_fix(trained, tmp_path):
+    old = tmp_path / "models" / "old"
+    shutil.copytree(trained[1], old)
+    config = json.loads((old / "model.json").read_text())
+    (old / "model.json").write_text(json.dumps({**config, "format": 1}))
+    with pytest.raises(ModelNotFoundError, match=r"older upvote.*upvote train"):
+        load_model("old", registry_dir=old.parent)
 
 
 def test_predictions_are_finite_ordered_and_in_range(model, test_titles):
@@ -385,6 +408,6 @@ def test_numpy_inference_equals_the_torch_network(model, extras, regressor):
     assert (x.tokens < 0).all(axis=1).sum() == 1
     with torch.inference_mode():
         expected = net.eval()(*map(torch.from_numpy, (x.tokens, x.fields, x.dense))).numpy()
-    got = NumpyRegressor.from_net(net)(x)
+    got = to_numpy(net)(x)
     assert got.shape == (len(stories), 5) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)

@@ -2,29 +2,35 @@
 
 from upvote.data import load_stories, time_split
 train, valid, test, undated = time_split(load_stories())
+
+Names are imported on first use: the model and the service read ``upvote.data.schema`` alone and
+need not load the database driver and the file readers with it.
 """
 
-from upvote.data.clean import CleaningReport, clean
-from upvote.data.dataset import load_comments, load_stories, pull, read_dataset
-from upvote.data.files import DataError, read_table, write_table
-from upvote.data.schema import COLUMNS
-from upvote.data.sources import Query, postgres_batches, read_file
-from upvote.data.split import Split, time_split
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "COLUMNS",
-    "CleaningReport",
-    "DataError",
-    "Query",
-    "Split",
-    "clean",
-    "load_comments",
-    "load_stories",
-    "postgres_batches",
-    "pull",
-    "read_dataset",
-    "read_file",
-    "read_table",
-    "time_split",
-    "write_table",
-]
+_HOMES = {
+    "CleaningReport": "clean",
+    "clean": "clean",
+    "load_comments": "dataset",
+    "load_stories": "dataset",
+    "pull": "dataset",
+    "read_dataset": "dataset",
+    "DataError": "files",
+    "read_table": "files",
+    "write_table": "files",
+    "COLUMNS": "schema",
+    "Query": "sources",
+    "postgres_batches": "sources",
+    "read_file": "sources",
+    "Split": "split",
+    "time_split": "split",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f"upvote.data.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

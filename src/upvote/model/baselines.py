@@ -8,7 +8,7 @@
 
 Each is tuned on the validation split only (ridge's alpha; the trees stop early on a slice of the
 training rows), never on the test split. To stand in for the network in a bundle, each gives the
-same five outputs (``regressor.py``): the mean; three quantile "heads" equal to the mean, which
+same five outputs (``inference.py``): the mean; three quantile "heads" equal to the mean, which
 the validation shift then turns into empirical residual quantiles; and a logit of
 P(score >= reach) from the mean and the validation residuals' spread (a logistic residual).
 They are saved with skops (no pickle: only scikit-learn's own types are loaded).
@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
 from upvote.model.features import Features
-from upvote.model.regressor import CLIP, dense_scale
+from upvote.model.inference import CLIP, dense_scale
 
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
 KINDS = ("mlp", "ridge", "gbm")

@@ -3,10 +3,10 @@
     <models_dir>/<version>/
         tokenizer/            SentencePiece model
         history/              domain and author track records frozen at the data cutoff
-        text_score/           TF-IDF + ridge of the title's words (skops), an input of the network
-        baseline/             the fitted model instead of regressor.pt for `--model ridge|gbm`
+        text_score/           TF-IDF + ridge of the title's words (its terms' weights), an input
+        baseline/             the fitted model instead of regressor.npz for `--model ridge|gbm`
         vectors.npz           our word2vec KeyedVectors (native format)
-        regressor.pt          network weights
+        regressor.npz         network weights, as numpy arrays (inference.py)
         model.json            feature + regressor config, quantile and reach calibration
         metadata.json         metrics, data snapshot id, code version, training options
         scores.npy            training stories' scores (for ``percentile``)
@@ -14,25 +14,26 @@
     <models_dir>/latest       symbolic link to the newest version's folder (relative)
 
 A bundle is written into a hidden staging folder and renamed into place, and ``latest`` is replaced
-with ``os.replace``: a reader (the service) never sees a half-written model.
+with ``os.replace``: a reader (the service) never sees a half-written model. Loading a bundle of
+the default kind imports neither torch nor scikit-learn (the service's memory and start-up).
 """
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from upvote.data.schema import UNFILTERED
 from upvote.embeddings.vectors import KeyedVectors
-from upvote.model.baselines import PointModel, load_baseline
 from upvote.model.features import FeatureConfig, Features, Featurizer, Stories
 from upvote.model.history import HistoryStore
+from upvote.model.inference import NumpyRegressor, RegressorConfig
 from upvote.model.metadata import (
     FORM_NAMES,
     author_key,
@@ -41,11 +42,14 @@ from upvote.model.metadata import (
     title_form,
     utc_times,
 )
-from upvote.model.regressor import NumpyRegressor, RegressorConfig, UpvoteNet
 from upvote.model.text_score import TextScore
 from upvote.settings import get_settings
 from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
+if TYPE_CHECKING:
+    from upvote.model.baselines import PointModel
+
+FORMAT = 2  # of the bundle's files; 2: numpy weights (regressor.npz, text_score/terms.npz)
 OUTPUT_COLUMNS = ("predicted_log1p", "predicted_score", "p10", "p50", "p90", "p_reach_100")
 
 
@@ -74,20 +78,28 @@ def group_pieces(pieces: list[str]) -> list[tuple[str, list[int]]]:
     return [(w, p) for w, p in words if w.strip()]
 
 
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)  # no overflow for a very negative z
+    return e / (1.0 + e)
+
+
 class UpvoteModel:
     """Predict HN scores from a story's title, url, author and time.
 
     >>> upvote.load_model().predict([{"title": "Show HN: a tiny database"}])
 
-    ``model`` is the fitted predictor: an ``UpvoteNet`` (kind "mlp", the default Wide & Deep
-    network) or one of ``baselines.py``'s ("ridge", "gbm"); all give the same five outputs.
+    ``model`` is the fitted predictor: the default Wide & Deep network (kind "mlp") as a
+    ``NumpyRegressor``, or one of ``baselines.py``'s ("ridge", "gbm"); all give the same five
+    outputs and are called the same way (``forward``).
     """
 
     def __init__(
         self,
         featurizer: Featurizer,
         vectors: KeyedVectors,
-        model: UpvoteNet | PointModel,
+        model: "NumpyRegressor | PointModel",
         regressor: RegressorConfig,
         quantile_offsets: list[float],
         train_scores: np.ndarray,
@@ -98,11 +110,8 @@ class UpvoteModel:
     ) -> None:
         self.featurizer = featurizer
         self.vectors = vectors
-        self.net = model if isinstance(model, UpvoteNet) else None  # torch: kept for saving
-        self.baseline = None if self.net is not None else model
-        self.kind = "mlp" if self.net is not None else model.kind
-        # every prediction goes through ``forward``: numpy (see regressor.NumpyRegressor)
-        self.forward = NumpyRegressor.from_net(model) if self.net is not None else model
+        self.forward = model  # every prediction goes through it
+        self.kind = "mlp" if isinstance(model, NumpyRegressor) else model.kind
         self.regressor = regressor
         self.quantile_offsets = np.asarray(quantile_offsets, dtype=np.float32)
         self.reach_offset = float(reach_offset)
@@ -142,12 +151,19 @@ class UpvoteModel:
     def predict_records(self, stories: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
         """``predict`` for a few stories without pandas: one dict of ``OUTPUT_COLUMNS`` each.
 
-        The service's hot path: the same features and network as ``predict``, without building
-        DataFrames around a model call that costs less than they do.
+        The service's hot path: the same features and network as ``predict``; the calibration
+        of ``predict_log_features`` is repeated here on Python floats, which for a few stories
+        costs less than the dozen numpy calls around it (a test checks both ways agree).
         """
-        return [
-            dict(zip(OUTPUT_COLUMNS, row, strict=True)) for row in self._outputs(stories).tolist()
-        ]
+        raw = self.forward(self.featurizer.transform(stories, selection=UNFILTERED)).tolist()
+        offsets, reach_offset, expm1 = self.quantile_offsets.tolist(), self.reach_offset, math.expm1
+        out = []
+        for mean, q10, q50, q90, logit in raw:
+            quantiles = sorted((q10 + offsets[0], q50 + offsets[1], q90 + offsets[2]))
+            scores = [expm1(max(q, 0.0)) for q in (mean, *quantiles)]
+            values = (mean, *scores, _sigmoid(logit + reach_offset))
+            out.append(dict(zip(OUTPUT_COLUMNS, values, strict=True)))
+        return out
 
     def explain(self, story: str | Mapping[str, Any]) -> dict[str, list[tuple[str, float]]]:
         """What moved the prediction of log1p(score), in two lists of (name, contribution):
@@ -233,11 +249,12 @@ class UpvoteModel:
         if self.featurizer.text_score is not None:
             self.featurizer.text_score.save(directory / "text_score")
         self.vectors.save(directory / "vectors.npz")
-        if self.net is not None:
-            torch.save(self.net.state_dict(), directory / "regressor.pt")
+        if isinstance(self.forward, NumpyRegressor):
+            self.forward.save(directory / "regressor.npz")
         else:
-            self.baseline.save(directory / "baseline")
+            self.forward.save(directory / "baseline")
         config = {
+            "format": FORMAT,
             "kind": self.kind,
             "features": self.featurizer.config.to_dict(),
             "regressor": self.regressor.to_dict(),
@@ -254,6 +271,11 @@ class UpvoteModel:
     def load(cls, directory: str | Path, version: str | None = None) -> "UpvoteModel":
         directory = Path(directory)
         config = json.loads((directory / "model.json").read_text())
+        if config.get("format", 1) != FORMAT:
+            raise ModelNotFoundError(
+                f"model {directory.name} was saved by an older upvote (bundle format "
+                f"{config.get('format', 1)}, this one reads {FORMAT}): retrain with `upvote train`"
+            )
         features = FeatureConfig.from_dict(config["features"])
         regressor = RegressorConfig.from_dict(config["regressor"])
         tokenizer = SentencePieceTokenizer.load(directory / "tokenizer")
@@ -265,9 +287,10 @@ class UpvoteModel:
         if (directory / "text_score").is_dir():
             text_score = TextScore.load(directory / "text_score")
         if config.get("kind", "mlp") == "mlp":
-            model = UpvoteNet(vectors.vectors, features, regressor)
-            model.load_state_dict(torch.load(directory / "regressor.pt", weights_only=True))
-        else:
+            model = NumpyRegressor.load(directory / "regressor.npz")
+        else:  # scikit-learn is imported only for these kinds
+            from upvote.model.baselines import load_baseline
+
             model = load_baseline(directory / "baseline")
         return cls(
             Featurizer(tokenizer, vectors.key_to_index, features, history, text_score),

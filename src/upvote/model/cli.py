@@ -63,7 +63,7 @@ def train(
     """
     from upvote.data.dataset import describe_source
     from upvote.model.baselines import KINDS
-    from upvote.model.regressor import ACTIVATIONS
+    from upvote.model.inference import ACTIVATIONS
     from upvote.model.train import TrainOptions, quick_options
     from upvote.model.train import train as run_training
     from upvote.settings import get_settings

@@ -1,62 +1,22 @@
-"""The upvote regressor: mean-pooled title vectors (+ optional extras) -> MLP -> linear outputs.
-
-Outputs per story, all on the log1p(score) scale except the last:
-    0  mean   trained with MSE (the point prediction the user asked for)
-    1-3 q10, q50, q90   trained with the pinball loss; q10 <= q50 <= q90 by construction
-    4  logit of P(score >= reach)   trained with binary cross-entropy
+"""The upvote regressor, trained in torch: mean-pooled title vectors (+ the metadata, Wide & Deep)
+-> MLP -> five linear outputs (listed in inference.py, which runs the trained network in numpy).
 """
 
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.special import ndtr
 from torch import nn
 from torch.nn import functional as F
 
 from upvote.model.features import FeatureConfig, Features
+from upvote.model.inference import CLIP, NumpyRegressor, RegressorConfig, dense_scale
 
 QUANTILES = (0.1, 0.5, 0.9)
-INFER_BATCH = 1024  # stories per numpy forward pass: pooling holds an [N, L, D] array (~25 MB)
-CLIP = 8.0  # standardised dense features are clipped: a value far outside training is not trusted
-
-
-def dense_scale(dense: np.ndarray) -> np.ndarray:
-    """Per-column sd for standardising; 1 where a column is (nearly) constant in training, so
-    that a value never seen there (an unknown author when every training row had one) stays
-    finite instead of being divided by ~0."""
-    sd = dense.astype(np.float64).std(0)
-    return np.where(sd > 1e-3, sd, 1.0).astype(np.float32)
-
-
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
-
-
-@dataclass(frozen=True)
-class RegressorConfig:
-    hidden: tuple[int, ...] = (128,)  # chosen on validation (docs/model.md): as good as (256, 128)
-    activation: str = "gelu"
-    dropout: float = 0.2
-    fine_tune: bool = False  # update the word2vec vectors too (otherwise they stay frozen)
-    wide: bool = True  # Wide & Deep: a linear part on the dense and categorical features
-    field_dim: int = 16  # embedding size of each categorical field in the deep part
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 256
-    max_epochs: int = 40
-    patience: int = 4  # early stopping: epochs without a better validation MSE
-    reach: float = 100.0  # P(score >= reach) head
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RegressorConfig":
-        return cls(**{**d, "hidden": tuple(d["hidden"])})
 
 
 class UpvoteNet(nn.Module):
@@ -129,95 +89,31 @@ def _tensors(x: Features) -> tuple[torch.Tensor, ...]:
     return torch.from_numpy(x.tokens), torch.from_numpy(x.fields), torch.from_numpy(x.dense)
 
 
-NP_ACTIVATIONS = {
-    "gelu": lambda x: x * ndtr(x),  # x * P(N(0, 1) < x): the exact GELU, as nn.GELU
-    "relu": lambda x: np.maximum(x, 0.0),
-    "tanh": np.tanh,
-    "silu": lambda x: x / (1.0 + np.exp(-x)),
-}
+def to_numpy(net: UpvoteNet) -> NumpyRegressor:
+    """Float32 numpy copies of ``net``'s weights: what every prediction runs on (inference.py)."""
 
+    def np32(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float32, copy=True)
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(np.float32(0.0), x)  # log(1 + e^x) without overflow, as F.softplus
-
-
-@dataclass
-class NumpyRegressor:
-    """``UpvoteNet``'s eval-mode forward pass in numpy: the one inference implementation.
-
-    Torch trains the network; prediction reads these float32 copies of its weights. The service
-    scores batches of a few stories, where torch's per-op overhead (~25 ops) cost more than the
-    arithmetic; numpy's is ~10x smaller. Dropout is the identity at inference, so it is absent.
-    """
-
-    embed: np.ndarray  # [V + 1, D] word vectors (fine-tuned if so trained), then a row of zeros
-    empty: np.ndarray  # [D] the vector of a title with no known piece
-    fields: list[np.ndarray]  # per categorical field: [n_values, field_dim]
-    layers: list[tuple[np.ndarray, np.ndarray]]  # per hidden layer: weight [in, out], bias [out]
-    head: tuple[np.ndarray, np.ndarray]  # [hidden, 5], [5]
-    wide: np.ndarray | None  # [sum of n_values, 5] linear part on the fields, or None
-    wide_dense: np.ndarray | None  # [n_dense, 5] linear part on the dense features, or None
-    field_offsets: np.ndarray  # [F] row of each field's first value in ``wide``
-    dense_shift: np.ndarray  # [n_dense] standardisation of the dense features
-    dense_scale: np.ndarray
-    activation: str
-
-    @classmethod
-    def from_net(cls, net: UpvoteNet) -> "NumpyRegressor":
-        def np32(t: torch.Tensor) -> np.ndarray:
-            return t.detach().cpu().numpy().astype(np.float32, copy=True)
-
-        linears = [m for m in net.mlp if isinstance(m, nn.Linear)]
-        return cls(
-            embed=np.vstack([np32(net.embed.weight), np.zeros_like(np32(net.empty))]),
-            empty=np32(net.empty),
-            fields=[np32(e.weight) for e in net.fields],
-            layers=[(np32(m.weight).T.copy(), np32(m.bias)) for m in linears],
-            head=(np32(net.head.weight).T.copy(), np32(net.head.bias)),
-            wide=None if net.wide is None else np32(net.wide.weight),
-            wide_dense=None if net.wide_dense is None else np32(net.wide_dense.weight).T.copy(),
-            field_offsets=net.field_offsets.numpy().copy(),
-            dense_shift=np32(net.dense_shift),
-            dense_scale=np32(net.dense_scale),
-            activation=net.activation,
-        )
-
-    def pool(self, tokens: np.ndarray) -> np.ndarray:
-        """Mean of the known pieces' vectors; ``empty`` when there are none."""
-        total = self.embed[tokens].sum(1)  # padding (-1) reads the last row: zeros
-        count = (tokens >= 0).sum(1, keepdims=True, dtype=np.float32)
-        return np.where(count > 0, total / np.maximum(count, 1), self.empty)
-
-    def forward(self, x: Features) -> np.ndarray:
-        """[N, 5] raw outputs: mean, q10, q50, q90 (log1p scale), logit of P(score >= reach)."""
-        dense = (x.dense.astype(np.float32, copy=False) - self.dense_shift) / self.dense_scale
-        dense = np.clip(dense, -CLIP, CLIP)
-        parts = [self.pool(x.tokens), dense]
-        parts += [table[x.fields[:, i]] for i, table in enumerate(self.fields)]
-        h = np.concatenate(parts, axis=1)
-        act = NP_ACTIVATIONS[self.activation]
-        for weight, bias in self.layers:
-            h = act(h @ weight + bias)
-        out = h @ self.head[0] + self.head[1]
-        if self.wide is not None:
-            out = out + self.wide[x.fields + self.field_offsets].sum(1)
-        if self.wide_dense is not None:
-            out = out + dense @ self.wide_dense
-        mean, q50, lo, hi, logit = out.T
-        quantiles = [q50 - _softplus(lo), q50, q50 + _softplus(hi)]
-        return np.stack([mean, *quantiles, logit], axis=1).astype(np.float32, copy=False)
-
-    def __call__(self, x: Features) -> np.ndarray:
-        """``forward`` in batches of ``INFER_BATCH`` stories (memory stays bounded)."""
-        if len(x) <= INFER_BATCH:
-            return self.forward(x)
-        batches = range(0, len(x), INFER_BATCH)
-        return np.concatenate([self.forward(x.take(slice(i, i + INFER_BATCH))) for i in batches])
+    linears = [m for m in net.mlp if isinstance(m, nn.Linear)]
+    return NumpyRegressor(
+        embed=np.vstack([np32(net.embed.weight), np.zeros_like(np32(net.empty))]),
+        empty=np32(net.empty),
+        fields=[np32(e.weight) for e in net.fields],
+        layers=[(np32(m.weight).T.copy(), np32(m.bias)) for m in linears],
+        head=(np32(net.head.weight).T.copy(), np32(net.head.bias)),
+        wide=None if net.wide is None else np32(net.wide.weight),
+        wide_dense=None if net.wide_dense is None else np32(net.wide_dense.weight).T.copy(),
+        field_offsets=net.field_offsets.numpy().copy(),
+        dense_shift=np32(net.dense_shift),
+        dense_scale=np32(net.dense_scale),
+        activation=net.activation,
+    )
 
 
 def predict_raw(net: UpvoteNet, x: Features) -> np.ndarray:
     """[N, 5] raw outputs of ``net`` as in eval mode (no dropout), through ``NumpyRegressor``."""
-    return NumpyRegressor.from_net(net)(x)
+    return to_numpy(net)(x)
 
 
 @dataclass

@@ -35,12 +35,8 @@ from upvote.model.evaluate import (
 )
 from upvote.model.features import FeatureConfig
 from upvote.model.history import HistoryConfig
-from upvote.model.regressor import (
-    RegressorConfig,
-    calibrate_quantiles,
-    calibrate_reach,
-    fit,
-)
+from upvote.model.inference import RegressorConfig
+from upvote.model.regressor import calibrate_quantiles, calibrate_reach, fit, to_numpy
 from upvote.model.report import write_report
 from upvote.model.splits import Data, SplitFeatures, prepare_data, split_features
 from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE, SentencePieceTokenizer
@@ -145,7 +141,7 @@ def fit_model(
     epochs, best_epoch = [], 0
     if kind == "mlp":
         result = fit(vectors.vectors, features, regressor, train_, valid_)
-        fitted, epochs, best_epoch = result.net, result.history, result.best_epoch
+        fitted, epochs, best_epoch = to_numpy(result.net), result.history, result.best_epoch
     elif kind == "ridge":
         fitted = baselines.fit_ridge(train_, valid_, metadata=True, reach=regressor.reach)
     elif kind == "gbm":
