@@ -15,6 +15,11 @@ what a growing dataset costs (target <= 1.5x).
     .venv/bin/python benchmarks/ingest.py                # 1M rows, ~2-3 minutes on 2 cores
     .venv/bin/python benchmarks/ingest.py --rows 100000  # quick look
     .venv/bin/python benchmarks/ingest.py --rows 1550000 --incremental 700000 --only-incremental
+    .venv/bin/python benchmarks/ingest.py --file-mb 1024   # a 1 GB CSV and JSON-lines file instead
+
+With --file-mb, no database: a CSV and a JSON-lines file of that size are written from the shipped
+sample (ids shifted per copy, so every row is a new story) and `upvote data pull --source FILE`
+is timed on each, with its peak RSS (target: under 1 GB for a 1 GB file).
 """
 
 import argparse
@@ -140,6 +145,43 @@ def time_incremental(dsn: str, existing: int, batch_size: int) -> None:
           f"ratio {incremental / fresh:.2f}x (target <= 1.5x); first {first:.2f} s")  # fmt: skip
 
 
+def write_file(path: Path, megabytes: int) -> int:
+    """A CSV or JSON-lines file of about ``megabytes`` MB of real stories; its row count. The
+    sample's id-less rows repeat in every copy: the pull drops those copies as duplicates."""
+    from upvote.data.sources import read_file
+
+    sample = read_file(ROOT / "src" / "upvote" / "data" / "sample" / "stories.parquet")
+    sample = sample[["id", "title", "url", "by", "time", "score", "descendants"]]
+    step, rows, written = int(sample["id"].max()) + 1, 0, 0
+    with open(path, "w", encoding="utf-8") as f:
+        for copy in range(10**6):
+            chunk = sample.assign(id=sample["id"] + copy * step)
+            if path.suffix == ".csv":
+                text = chunk.to_csv(index=False, header=copy == 0, date_format="%Y-%m-%dT%H:%M:%S")
+            else:
+                text = chunk.to_json(orient="records", lines=True, date_format="iso")
+            f.write(text)
+            written, rows = written + len(text.encode()), rows + len(chunk)
+            if written >= megabytes * 2**20:
+                return rows
+    return rows
+
+
+def time_file_pulls(megabytes: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        for suffix in (".csv", ".jsonl"):
+            path = Path(folder) / f"stories{suffix}"
+            rows = write_file(path, megabytes)
+            size = path.stat().st_size / 2**20
+            seconds, peak_mb, output = time_pull(
+                str(path), rows, 25_000, ENTRY_POINTS["upvote data pull"]
+            )
+            path.unlink()
+            print(f"pull of a {size:,.0f} MB {suffix[1:]} file ({rows:,} rows): {seconds:.1f} s, "
+                  f"{size / seconds:.1f} MB/s, peak RSS {peak_mb:,.0f} MB; "
+                  f"kept {kept(output):,}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="stories to pull")
@@ -153,7 +195,11 @@ def main() -> None:
     )
     parser.add_argument("--only-incremental", action="store_true",
                         help="skip the COPY and entry-point comparisons")  # fmt: skip
+    parser.add_argument("--file-mb", type=int, help="time pulls of a file this big instead")
     args = parser.parse_args()
+    if args.file_mb:
+        time_file_pulls(args.file_mb)
+        return
 
     server = None if args.dsn else PostgresServer.start()
     try:
