@@ -53,7 +53,12 @@ def reference_encode(documents, tokenize, min_count, max_vocab, shard_tokens, pr
             yield split(doc) if isinstance(doc, str) else doc
 
     counter = reference_count(token_lists(), prune_at)
-    vocab = Vocab.from_counter(counter, min_count, max_vocab)
+    kept = [(word, n) for word, n in counter.items() if n >= min_count]
+    kept = [kept[i] for i in sorted(range(len(kept)), key=lambda i: (-kept[i][1], -i))]
+    kept = kept[:max_vocab]
+    if not kept:
+        raise EmptyVocabularyError(f"none of the {len(counter):,} distinct")
+    vocab = Vocab([w for w, _ in kept], np.array([n for _, n in kept]))
     shards, current = [], []
     for tokens in token_lists():
         ids = [i for i in map(vocab.index.get, tokens) if i is not None]
@@ -139,7 +144,8 @@ def test_tricky_text_file_matches_the_reference(tokenizer, gzipped, tmp_path, mo
 
 
 def test_invalid_utf8_is_read_as_replacement_characters(tmp_path):
-    raw = b"ok \xff\xfe bad\xc3 mid\xe2\x84 K\xe2\x84\xaa \xed\xa0\x80x \xf0\x9f\x98 end\xe2"
+    # x\xff, x\xfe and x\xc3 are one word once decoded: "x\ufffd", seen 3 times
+    raw = b"ok \xff\xfe bad\xc3 mid\xe2\x84 K\xe2\x84\xaa \xed\xa0\x80x \xf0\x9f\x98 x\xff x\xfe x\xc3 end\xe2"
     path = tmp_path / "bad.txt"
     path.write_bytes(b"fine words first " * 5000 + raw)  # sniffing only reads the start
     for tokenize in (None, WordTokenizer()):
@@ -224,3 +230,24 @@ def test_real_text_matches_the_reference(shared_data, tmp_path, monkeypatch):
         for tokenize in (None, WordTokenizer()):
             check_same(iter_documents(path), tmp_path / f"{gzipped}{tokenize}", tokenize,
                        min_count=3, shard_tokens=100_003)  # fmt: skip
+
+
+def test_vector_text_is_printf_9g_for_every_kind_of_float32(tmp_path):
+    """save_word2vec_format's numba formatter writes what f"{v:.9g}" wrote: random bit patterns
+    (denormals, huge, NaN, infinities), signed zeros, powers of ten and rounding edges."""
+    from upvote.embeddings import KeyedVectors
+
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2**32, size=100_000, dtype=np.uint64).astype(np.uint32)
+    edges = [0.0, -0.0, 1e-45, 3.4028235e38, 1.1754944e-38, 1e-4, 9.9999997e-05, 1e9, 1e8,
+             999999999.0, 123456789.0, 0.1, 1 / 3, 2.0**-20, -7.5, 100.0, 1e-8, -3.5e7]  # fmt: skip
+    values = np.concatenate([bits.view(np.float32), np.array(edges, dtype=np.float32)])
+    values = values[: len(values) // 9 * 9].reshape(-1, 9)
+    keys = [f"w{i}é" for i in range(len(values))]
+    path = tmp_path / "v.txt"
+    KeyedVectors(keys, values).save_word2vec_format(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == f"{len(keys)} 9"
+    expected = [" ".join([key, *(f"{v:.9g}" for v in row.tolist())]) for key, row in
+                zip(keys, values, strict=True)]  # fmt: skip
+    assert lines[1:] == expected
