@@ -145,7 +145,8 @@ def test_tricky_text_file_matches_the_reference(tokenizer, gzipped, tmp_path, mo
 
 def test_invalid_utf8_is_read_as_replacement_characters(tmp_path):
     # x\xff, x\xfe and x\xc3 are one word once decoded: "x\ufffd", seen 3 times
-    raw = b"ok \xff\xfe bad\xc3 mid\xe2\x84 K\xe2\x84\xaa \xed\xa0\x80x \xf0\x9f\x98 x\xff x\xfe x\xc3 end\xe2"
+    raw = b"ok \xff\xfe bad\xc3 mid\xe2\x84 K\xe2\x84\xaa \xed\xa0\x80x \xf0\x9f\x98 "
+    raw += b"x\xff x\xfe x\xc3 end\xe2"
     path = tmp_path / "bad.txt"
     path.write_bytes(b"fine words first " * 5000 + raw)  # sniffing only reads the start
     for tokenize in (None, WordTokenizer()):
@@ -251,3 +252,35 @@ def test_vector_text_is_printf_9g_for_every_kind_of_float32(tmp_path):
     expected = [" ".join([key, *(f"{v:.9g}" for v in row.tolist())]) for key, row in
                 zip(keys, values, strict=True)]  # fmt: skip
     assert lines[1:] == expected
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "space"])
+def test_parquet_column_matches_the_reference(tokenizer, tmp_path, monkeypatch):
+    """Parquet texts are documents as they are: nulls and empty strings skipped, newlines inside
+    and long texts kept whole (only text files are cut into pseudo-documents)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(corpus_module, "PSEUDO_DOCUMENT_WORDS", 2)
+    texts = [None, "", *TRICKY.split(" "), "a\nb\rc d", TRICKY, None, "  "] * 3
+    path = tmp_path / "titles.parquet"
+    pq.write_table(pa.table({"title": texts}), path, row_group_size=7)
+    monkeypatch.setattr(corpus_module, "BATCH_DOCUMENTS", 5)
+    tokenize = WordTokenizer() if tokenizer == "word" else None
+    check_same(iter_documents(path), tmp_path, tokenize, shard_tokens=11)
+
+
+def test_sentencepiece_tokenizes_in_batches(tmp_path):
+    from upvote.tokenizer import SentencePieceTokenizer
+
+    lines = TRICKY.splitlines() * 20 + [f"title number {i} about rust" for i in range(300)]
+    sp = SentencePieceTokenizer.train(lines, vocab_size=300)
+    words, counts, shards = reference_encode(lines, sp.tokenize, 1, None, 50, 10**12)
+
+    def one_at_a_time(text):
+        raise AssertionError("encode_corpus should tokenize in batches")
+
+    sp.tokenize = one_at_a_time
+    corpus = encode_corpus(lines, tmp_path, tokenize=sp, min_count=1, shard_tokens=50)
+    assert corpus.vocab.words == words and corpus.vocab.counts.tolist() == counts
+    assert [s.tolist() for s in corpus.shards()] == shards
