@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from upvote.embeddings.encode_kernels import first_invalid_utf8
 from upvote.embeddings.vocab import PRUNE_AT, Vocab
-from upvote.embeddings.word_table import ShardWriter, Splitter, Tokens, WordTable
+from upvote.embeddings.word_table import ShardWriter, Splitter, Tokens, WordTable, hashed
 from upvote.tokenizer.word import WordTokenizer
 
 SPOOL_BLOCK = 1 << 22  # pids read back from the spool at a time (16 MB)
@@ -187,7 +187,7 @@ def _token_lists(lists: pa.Array) -> Tokens:
     doc_bounds = np.frombuffer(lists.buffers()[1], dtype=np.int32)
     doc_bounds = doc_bounds[lists.offset : lists.offset + len(lists) + 1]
     offsets = _offsets(lists.values)[doc_bounds[0] : doc_bounds[-1] + 1]
-    return Tokens(_values(lists.values), offsets, np.diff(doc_bounds).astype(np.int64))
+    return hashed(_values(lists.values), offsets, np.diff(doc_bounds))
 
 
 def encode_ids(

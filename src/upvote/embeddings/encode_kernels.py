@@ -15,9 +15,10 @@ insertion order of a Python Counter, which the vocabulary's tie order depends on
     counts   int64 [capacity]      occurrences of each pid
     sizes    int64 [5]             N_WORDS, PRUNE_AT, FLOOR, PRUNED, FROZEN (see maybe_prune)
 
-The caller makes room before each call (capacity for every token the input could add), so a
-kernel never has to grow an array. A *frozen* table (the final vocabulary, pid = word id) is only
-looked up: unknown tokens are dropped, nothing is counted.
+The caller makes room in hashes, offsets, pool and counts before each call (for every token the
+input could add: untouched memory costs nothing); scan_tokens grows slots itself. A *frozen*
+table (the final vocabulary, pid = word id) is only looked up: unknown tokens are dropped,
+nothing is counted.
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ def _multibyte_space(data, i, n):
 @njit(cache=True, nogil=True)
 def split_text(
     data, doc_ends, line_mode, word_mode, pseudo_words, final, state,
-    tokens, token_offsets, doc_lengths,
+    tokens, token_offsets, token_hashes, doc_lengths,
 ):  # fmt: skip
     """Split UTF-8 bytes into tokens, written back to back to `tokens`: token j is
-    tokens[token_offsets[j]:token_offsets[j + 1]], document i the next doc_lengths[i] tokens.
-    Returns (tokens, documents); tokens after the last document belong to one still open.
+    tokens[token_offsets[j]:token_offsets[j + 1]], its hash token_hashes[j], document i the
+    next doc_lengths[i] tokens. Returns (tokens, documents); tokens after the last document
+    belong to one still open. (Hashing here, in the reader thread, leaves scan_tokens, the
+    other thread, only the table lookups.)
 
     Tokens are split on Python's str.split() whitespace. word_mode applies WordTokenizer's text8
     normalisation on the way: ASCII letters lower-cased, digits become the words "zero".."nine",
@@ -127,6 +130,7 @@ def split_text(
     t = 0  # bytes written to tokens
     n_tokens = n_docs = doc_tokens = 0
     token_offsets[0] = 0
+    h = FNV_OFFSET
     in_word = False  # inside a whitespace-separated word (counts towards pseudo_words)
     words = state[0]
     d = 0  # next entry of doc_ends
@@ -144,6 +148,7 @@ def split_text(
             elif b <= 32 or b >= 128 or 28 <= b <= 31:
                 break
             tokens[t] = b
+            h = (h ^ np.uint64(b)) * FNV_PRIME
             t += 1
             in_word = True
             i += 1
@@ -180,18 +185,24 @@ def split_text(
                 # never starts one of the sequences above)
         if add >= 0:
             tokens[t] = add
+            h = (h ^ np.uint64(add)) * FNV_PRIME
             t += 1
         if boundary and t > token_offsets[n_tokens]:
+            token_hashes[n_tokens] = h
             n_tokens += 1
             doc_tokens += 1
             token_offsets[n_tokens] = t
+            h = FNV_OFFSET
         if digit >= 0:
             for j in range(DIGIT_STARTS[digit], DIGIT_STARTS[digit + 1]):
                 tokens[t] = DIGIT_BYTES[j]
+                h = (h ^ np.uint64(DIGIT_BYTES[j])) * FNV_PRIME
                 t += 1
+            token_hashes[n_tokens] = h
             n_tokens += 1
             doc_tokens += 1
             token_offsets[n_tokens] = t
+            h = FNV_OFFSET
         if not space:
             in_word = True
         elif in_word:
@@ -213,14 +224,18 @@ def split_text(
 
 @njit(cache=True, nogil=True)
 def scan_tokens(
-    data, token_offsets, doc_lengths, slots, hashes, offsets, pool, counts, sizes, out
+    data, token_offsets, token_hashes, doc_lengths,
+    slots, hashes, offsets, pool, counts, sizes, out,
 ):  # fmt: skip
-    """Look every token data[token_offsets[j]:token_offsets[j + 1]] up in the table, adding and
-    counting it (a new word gets the next pid), and write its pid to out, a SEPARATOR after each
-    document of doc_lengths tokens (tokens after the last one: a document still open). A frozen
-    table drops the tokens it does not hold and counts nothing. Returns how many ids were
-    written. (The lookup is written out here, not called: numba passes a call's arrays with
-    reference counting, which cost more than the lookup itself.)"""
+    """Look every token data[token_offsets[j]:token_offsets[j + 1]] (hash token_hashes[j]) up
+    in the table, adding and counting it (a new word gets the next pid), and write its pid to
+    out, a SEPARATOR after each document of doc_lengths tokens (tokens after the last one: a
+    document still open). A frozen table drops the tokens it does not hold and counts nothing.
+
+    Returns (ids written, slots): slots is replaced by one twice as large whenever it would
+    become more than half full, so it stays as small (as cache friendly) as the words need.
+    The lookup is written out here, not called: numba passes a call's arrays with reference
+    counting, which cost more than the lookup itself."""
     frozen = sizes[FROZEN] != 0
     mask = len(slots) - 1
     n_tokens = len(token_offsets) - 1
@@ -232,17 +247,13 @@ def scan_tokens(
             k += 1
             if not frozen:
                 maybe_prune(slots, hashes, offsets, pool, counts, sizes)
-                mask = len(slots) - 1
             doc += 1
             left = doc_lengths[doc] if doc < len(doc_lengths) else -1
         if j == n_tokens:
-            return k
-        start, end = token_offsets[j], token_offsets[j + 1]
+            return k, slots
+        start, end, h = token_offsets[j], token_offsets[j + 1], token_hashes[j]
         j += 1
         left -= 1
-        h = FNV_OFFSET
-        for p in range(start, end):
-            h = (h ^ np.uint64(data[p])) * FNV_PRIME
         s = np.int64(_mix(h) & np.uint64(mask))
         while True:
             pid = slots[s]
@@ -260,6 +271,13 @@ def scan_tokens(
             continue  # not in the vocabulary: dropped
         else:  # a new word
             pid = sizes[N_WORDS]
+            if 2 * (pid + 1) > len(slots):
+                slots = np.empty(2 * len(slots), dtype=slots.dtype)
+                rebuild_slots(slots, hashes, pid)
+                mask = len(slots) - 1
+                s = np.int64(_mix(h) & np.uint64(mask))
+                while slots[s] >= 0:
+                    s = (s + 1) & mask
             sizes[N_WORDS] = pid + 1
             base = offsets[pid]
             pool[base : base + end - start] = data[start:end]
@@ -277,6 +295,16 @@ def _same(a, a_start, b, b_start, length):
         if a[a_start + i] != b[b_start + i]:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def hash_tokens(data, token_offsets, token_hashes):
+    """token_hashes[j] = the hash of data[token_offsets[j]:token_offsets[j + 1]] (FNV-1a)."""
+    for j in range(len(token_offsets) - 1):
+        h = FNV_OFFSET
+        for p in range(token_offsets[j], token_offsets[j + 1]):
+            h = (h ^ np.uint64(data[p])) * FNV_PRIME
+        token_hashes[j] = h
 
 
 @njit(cache=True, nogil=True)

@@ -23,8 +23,14 @@ def tokens_of(strings: list[str], doc_lengths: list[int]) -> Tokens:
     encoded = [string.encode() for string in strings]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    return Tokens(data, offsets, np.asarray(doc_lengths, dtype=np.int64))
+    return hashed(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets, doc_lengths)
+
+
+def hashed(data: np.ndarray, offsets: np.ndarray, doc_lengths) -> Tokens:
+    """Tokens of data cut at offsets, their hashes computed."""
+    hashes = np.empty(len(offsets) - 1, dtype=np.uint64)
+    kernels.hash_tokens(data, offsets, hashes)
+    return Tokens(data, offsets, hashes, np.asarray(doc_lengths, dtype=np.int64))
 
 
 def _grown(array: np.ndarray, size: int, used: int) -> np.ndarray:
@@ -42,6 +48,7 @@ class Tokens(NamedTuple):
 
     data: np.ndarray  # uint8
     offsets: np.ndarray  # int64, one more than there are tokens
+    hashes: np.ndarray  # uint64, of each token's bytes (encode_kernels.hash_tokens)
     doc_lengths: np.ndarray  # int64
 
 
@@ -59,7 +66,12 @@ class Splitter:
         self.pseudo_words = pseudo_words
         self.state = np.zeros(1, dtype=np.int64)
         self.buffers = [
-            (np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
+            (
+                np.empty(0, np.uint8),
+                np.empty(0, np.int64),
+                np.empty(0, np.uint64),
+                np.empty(0, np.int64),
+            )
             for _ in range(keep)
         ]
         self.calls = 0
@@ -73,16 +85,20 @@ class Splitter:
         ends = NO_DOC_ENDS if doc_ends is None else doc_ends
         slot = self.calls % len(self.buffers)
         self.calls += 1
-        tokens, offsets, doc_lengths = self.buffers[slot]
+        tokens, offsets, hashes, doc_lengths = self.buffers[slot]
         tokens = _grown(tokens, 5 * n + 8, 0)  # "1" -> "one": up to 5 bytes a byte
         offsets = _grown(offsets, n + 2, 0)
+        hashes = _grown(hashes, n + 1, 0)
         doc_lengths = _grown(doc_lengths, n + len(ends) + 2, 0)
-        self.buffers[slot] = tokens, offsets, doc_lengths
+        self.buffers[slot] = tokens, offsets, hashes, doc_lengths
         n_tokens, n_docs = kernels.split_text(
             data, ends, doc_ends is None, self.word_mode, self.pseudo_words, final, self.state,
-            tokens, offsets, doc_lengths,
+            tokens, offsets, hashes, doc_lengths,
         )  # fmt: skip
-        return Tokens(tokens[: offsets[n_tokens]], offsets[: n_tokens + 1], doc_lengths[:n_docs])
+        return Tokens(
+            tokens[: offsets[n_tokens]], offsets[: n_tokens + 1], hashes[:n_tokens],
+            doc_lengths[:n_docs],
+        )  # fmt: skip
 
 
 class WordTable:
@@ -124,8 +140,8 @@ class WordTable:
         return bool(self.sizes[kernels.PRUNED])
 
     def _reserve(self, new_words: int, new_bytes: int, out_size: int) -> None:
-        """Room for `new_words` more words of `new_bytes` bytes in all, the hash table at most
-        half full, and an output buffer of out_size ids."""
+        """Room for `new_words` more words of `new_bytes` bytes in all and an output buffer of
+        out_size ids (the kernel grows the slots)."""
         n = self.n_words
         words = n + new_words
         self.hashes = _grown(self.hashes, words, n)
@@ -133,9 +149,6 @@ class WordTable:
         self.offsets = _grown(self.offsets, words + 1, n + 1)
         used = int(self.offsets[n])
         self.pool = _grown(self.pool, used + new_bytes, used)
-        if len(self.slots) < 2 * words:
-            self.slots = np.empty(1 << (2 * words - 1).bit_length(), dtype=np.int32)
-            kernels.rebuild_slots(self.slots, self.hashes, n)
         self.out = _grown(self.out, out_size, 0)
 
     def add(self, tokens: Tokens) -> np.ndarray:
@@ -143,9 +156,9 @@ class WordTable:
         n_tokens = len(tokens.offsets) - 1
         # at most one new word a token, its bytes among the tokens'
         self._reserve(n_tokens, len(tokens.data), n_tokens + len(tokens.doc_lengths))
-        k = kernels.scan_tokens(
-            tokens.data, tokens.offsets, tokens.doc_lengths, self.slots, self.hashes,
-            self.offsets, self.pool, self.counts, self.sizes, self.out,
+        k, self.slots = kernels.scan_tokens(
+            tokens.data, tokens.offsets, tokens.hashes, tokens.doc_lengths, self.slots,
+            self.hashes, self.offsets, self.pool, self.counts, self.sizes, self.out,
         )  # fmt: skip
         return self.out[:k]
 
