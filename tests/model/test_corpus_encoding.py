@@ -284,3 +284,29 @@ def test_sentencepiece_tokenizes_in_batches(tmp_path):
     corpus = encode_corpus(lines, tmp_path, tokenize=sp, min_count=1, shard_tokens=50)
     assert corpus.vocab.words == words and corpus.vocab.counts.tolist() == counts
     assert [s.tolist() for s in corpus.shards()] == shards
+
+
+def test_reader_thread_hands_errors_over_and_stops_when_left():
+    from upvote.embeddings.encode import prefetch
+
+    def failing():
+        yield from range(3)
+        raise CorpusError("lost the connection")
+
+    seen = []
+    with pytest.raises(CorpusError, match="lost the connection"):
+        seen.extend(prefetch(failing()))
+    assert seen == [0, 1, 2]
+
+    closed = []
+
+    def endless():
+        try:
+            yield from iter(int, 1)  # zeros forever
+        finally:
+            closed.append(True)
+
+    for i, _ in enumerate(prefetch(endless())):
+        if i == 10:
+            break
+    assert closed == [True]  # the reader stopped and closed its source

@@ -66,6 +66,10 @@ def prefetch(items: Iterable, depth: int = PREFETCH) -> Iterator:
             queue.put((done, None))
         except BaseException as error:  # handed to the consumer
             queue.put((done, error))
+        finally:
+            close = getattr(items, "close", None)  # a generator: close its file or connection
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, name="corpus-reader", daemon=True)
     thread.start()
