@@ -270,6 +270,20 @@ def test_parquet_column_matches_the_reference(tokenizer, tmp_path, monkeypatch):
     check_same(iter_documents(path), tmp_path, tokenize, shard_tokens=11)
 
 
+def test_invalid_utf8_in_parquet_is_read_as_in_text_files(tmp_path):
+    """The previous encoder failed on such a file (UnicodeDecodeError); now its texts read as a
+    text file's do, with U+FFFD."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = [b"ok x\xff x\xfe", b"x\xc3 fine", b"fine ok"]
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"text": pa.array(raw, pa.binary()).view(pa.string())}), path)
+    corpus = encode_corpus(iter_documents(path), tmp_path / "enc", min_count=1)
+    counts = dict(zip(corpus.vocab.words, corpus.vocab.counts.tolist(), strict=True))
+    assert counts == {"x\ufffd": 3, "ok": 2, "fine": 2}
+
+
 def test_sentencepiece_tokenizes_in_batches(tmp_path):
     from upvote.tokenizer import SentencePieceTokenizer
 

@@ -181,9 +181,9 @@ def _split_strings(texts: pa.Array, splitter: Splitter) -> Tokens:
     texts = texts.cast(pa.large_string())
     offsets = _offsets(texts)
     data = _values(texts)[offsets[0] : offsets[-1]]
-    if not splitter.word_mode and first_invalid_utf8(data) >= 0:  # bytes of a Parquet file
-        lists = [text.split() for text in texts.to_pylist()]
-        return _token_lists(pa.array(lists, type=pa.list_(pa.large_string())))
+    if not splitter.word_mode and first_invalid_utf8(data) >= 0:  # in a Parquet file
+        raw = texts.cast(pa.large_binary()).to_pylist()  # read as text files are: U+FFFD
+        return _split_strings(pa.array([t.decode(errors="replace") for t in raw]), splitter)
     return splitter.split(data, doc_ends=offsets[1:] - offsets[0])
 
 

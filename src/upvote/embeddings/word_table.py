@@ -188,7 +188,7 @@ class ShardWriter:
     def __init__(self, directory: Path, shard_tokens: int) -> None:
         self.directory = directory
         self.capacity = shard_tokens
-        self.buffer = np.empty(0, dtype=np.int32)  # the shard being filled, allocated on use
+        self.buffer = np.empty(shard_tokens, dtype=np.int32)  # pages are touched as it fills
         self.filled = 0
         self.tail = np.empty(0, dtype=np.int32)  # an unfinished document from the last call
         self.after_separator = True  # the stream so far ends with a document (or is empty)
@@ -221,9 +221,6 @@ class ShardWriter:
         assert self.filled == filled
 
     def _append(self, ids: np.ndarray) -> None:
-        if len(self.buffer) < self.filled + len(ids):
-            size = min(self.capacity, self.filled + len(ids))
-            self.buffer = _grown(self.buffer, size, self.filled)
         self.buffer[self.filled : self.filled + len(ids)] = ids
         self.filled += len(ids)
 
