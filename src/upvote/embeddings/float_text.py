@@ -9,12 +9,15 @@ printf; the round trip holds all the same (tests/model/test_vectors.py checks bo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 DIGITS = 9
 MAX_VALUE_BYTES = 16  # "-1.23456789e-38": sign, 9 digits, point, exponent
-POWERS = 10.0 ** np.arange(-60, 61)  # float64 powers of ten, POWERS[k + 60] = 10**k
+POWERS = 10.0 ** np.arange(-60, 61)
+LOG10_2 = 0.30102999566398120  # float64 powers of ten, POWERS[k + 60] = 10**k
 
 
 @njit(cache=True, nogil=True)
@@ -40,13 +43,13 @@ def format_value(x, out, k, digits):
     if a == 0.0:
         out[k] = 48
         return k + 1
-    e = int(np.floor(np.log10(a)))
+    # decimal exponent from the binary one: a in [2**(b-1), 2**b) puts log10(a) in an interval
+    # 0.30103 wide, so this is the exponent or one less (then m has 10 digits: corrected below)
+    b = math.frexp(a)[1]
+    e = math.floor((b - 1) * LOG10_2)
     m = int(np.rint(a * POWERS[DIGITS - 1 - e + 60]))  # the 9 significant digits, rounded
-    if m >= 10**DIGITS:  # log10 rounded up, or 9.999999995 rounded to 10.0000000
+    if m >= 10**DIGITS:  # one less, or 9.999999995 rounded up to 10.0000000
         e += 1
-        m = int(np.rint(a * POWERS[DIGITS - 1 - e + 60]))
-    elif m < 10 ** (DIGITS - 1):  # log10 rounded down
-        e -= 1
         m = int(np.rint(a * POWERS[DIGITS - 1 - e + 60]))
     for i in range(DIGITS - 1, -1, -1):
         digits[i] = 48 + m % 10
