@@ -78,13 +78,13 @@ def reference_encode(documents, tokenize, min_count, max_vocab, shard_tokens, pr
 
 
 def check_same(documents, tmp_path, tokenize=None, min_count=1, max_vocab=None, shard_tokens=50,
-               prune_at=None, monkeypatch=None, reference_documents=None):  # fmt: skip
+               prune_at=None, monkeypatch=None):  # fmt: skip
+    """encode_corpus gives the reference's vocabulary, counts and shards (and returns it)."""
     if prune_at is not None:
         monkeypatch.setattr(corpus_module, "PRUNE_AT", prune_at)
     words, counts, shards = reference_encode(
-        reference_documents if reference_documents is not None else documents,
-        tokenize, min_count, max_vocab, shard_tokens, prune_at or 10**12,
-    )  # fmt: skip
+        documents, tokenize, min_count, max_vocab, shard_tokens, prune_at or 10**12
+    )
     corpus = encode_corpus(
         documents, tmp_path / "enc", tokenize=tokenize, min_count=min_count,
         max_vocab=max_vocab, shard_tokens=shard_tokens,
@@ -99,7 +99,7 @@ def check_same(documents, tmp_path, tokenize=None, min_count=1, max_vocab=None, 
 
 
 def write(path: Path, text: str, gzipped: bool = False) -> Path:
-    data = text.encode("utf-8", errors="surrogatepass")
+    data = text.encode()
     path.write_bytes(gzip.compress(data) if gzipped else data)
     return path
 
