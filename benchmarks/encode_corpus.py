@@ -8,6 +8,7 @@ Encoding = counting words, building the vocabulary and writing the id shards of 
 train CORPUS --tokenizer word` (min_count 5). The old path is the previous implementation, kept
 here as the anchor: Python's text reader (iter_documents), WordTokenizer per document, a Counter,
 then a dict lookup per token. Both outputs are compared (vocabulary and shards must be equal).
+The new path's one-off cost of loading its compiled kernels (numba's cache) is timed apart.
 Vector writing: save_word2vec_format of vocabulary x --dim random vectors, text format, old
 f"{v:.9g}" per value vs the numba formatter. Times are wall seconds in one process: on a shared
 machine compare the ratios, not the absolute figures.
@@ -93,6 +94,8 @@ def main() -> None:
               f"of text, tokenizer {args.tokenizer}, {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         documents = iter_documents(corpus)
+        timed("new: load the kernels", None, lambda: encode_corpus(  # numba's cache, once
+            ["warm up"], Path(tmp) / "warm", tokenize=tokenize, min_count=1))  # fmt: skip
         new_s, encoded = timed("new encode", size, lambda: encode_corpus(
             documents, Path(tmp) / "new", tokenize=tokenize, min_count=5))  # fmt: skip
         print(f"  {encoded.n_tokens:,} tokens, {len(encoded.vocab):,} words, "
