@@ -9,7 +9,8 @@
 Both sides get the same corpus (10,000-word documents, as gensim cuts text8), the same settings
 (dim 100, window 5, negative 5, sample 1e-3, min_count 5, alpha 0.025 for skip-gram and 0.05 for
 CBOW as word2vec.c; gensim's own CBOW default is 0.025) and all the machine's cores. Only the
-training call is timed (gensim's build_vocab and our encoding are reported apart). gensim runs in
+training call is timed (gensim's build_vocab and our encoding are reported apart: our rows
+carry encode_s, train_s and write_s, the phases of `upvote embed train`). gensim runs in
 its `corpus_file` mode (its fastest) and its iterable mode (its best quality: corpus_file mode
 loses analogy accuracy at 1 epoch); words/s = corpus words x epochs / training seconds. Quality:
 analogy accuracy (questions-words, 30k most frequent words), WS-353 and SimLex-999 Spearman.
@@ -128,14 +129,24 @@ def run_gensim(text: Path, params: Word2VecParams, words: int, mode: str) -> dic
     }
 
 
-def run_ours(encoded: EncodedCorpus, params: Word2VecParams, words: int, label: str) -> dict:
+def run_ours(
+    encoded: EncodedCorpus, params: Word2VecParams, words: int, label: str, encode_s: float,
+    tmp: Path,
+) -> dict:  # fmt: skip
+    """Train and score; the phases of `upvote embed train` timed apart: encode_s (reading and
+    encoding the corpus, measured once by the caller), train_s, write_s (vectors.txt)."""
     train([["warm", "up", "the", "kernels"]] * 5, params, min_count=1, epochs=1)  # load numba cache
     t0 = time.perf_counter()
     kv = train(encoded, params)
     seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kv.save_word2vec_format(tmp / "vectors.txt")
+    write_s = time.perf_counter() - t0
     return {
         "engine": f"upvote {params.device}{label}",
+        "encode_s": round(encode_s, 1),
         "train_s": round(seconds, 1),
+        "write_s": round(write_s, 1),
         "words_per_s": round(words * params.epochs / seconds),
         **quality(kv),
     }
@@ -193,7 +204,9 @@ def main() -> None:
 
                         gpu.PROGRAMS = programs
                         suffix = f" {programs} programs"
-                    rows.append(run_ours(encoded, params, words, label + suffix))
+                    rows.append(
+                        run_ours(encoded, params, words, label + suffix, encode_s, Path(tmp))
+                    )
                 gensim_rows = [r for r in rows if r["engine"].startswith("gensim")]
                 fastest = max(r["words_per_s"] for r in gensim_rows) if gensim_rows else None
                 for row in rows:

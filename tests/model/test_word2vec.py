@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from upvote.embeddings.cli import app
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.cpu import load_checkpoint
 from upvote.embeddings.engines.cpu_kernels import huffman
-from upvote.embeddings.vocab import EmptyVocabularyError, Vocab, count_words
+from upvote.embeddings.vocab import EmptyVocabularyError, Vocab
 
 GROUPS, PER_GROUP = 6, 8
 
@@ -116,7 +117,7 @@ def test_two_threads_learn_as_well(tmp_path):
 
 
 def test_vocab_order_min_count_and_subsampling():
-    vocab = Vocab.from_counter(count_words([["b", "a", "a", "c", "a", "b", "d"]]), min_count=2)
+    vocab = Vocab.from_counter(Counter(["b", "a", "a", "c", "a", "b", "d"]), min_count=2)
     assert vocab.words == ["a", "b"]  # count-descending; c, d below min_count
     assert vocab.counts.tolist() == [3, 2]
     keep = Vocab(["x", "y"], np.array([1000, 2])).keep_probability(1e-2)
@@ -125,14 +126,14 @@ def test_vocab_order_min_count_and_subsampling():
     assert keep[1] == 1.0  # rare words are always kept
 
 
-def test_vocabulary_order_is_gensims():
+def test_vocabulary_order_is_gensims(tmp_path):
     from gensim.models import Word2Vec
 
     rng = np.random.default_rng(0)
     docs = [[f"w{i}" for i in rng.integers(300, size=50)] for _ in range(100)]  # many ties
     model = Word2Vec(vector_size=4, min_count=3)
     model.build_vocab(docs)
-    assert Vocab.from_counter(count_words(docs), min_count=3).words == model.wv.index_to_key
+    assert encode_corpus(docs, tmp_path, min_count=3).vocab.words == model.wv.index_to_key
 
 
 def test_alias_table_is_exactly_the_noise_distribution():
@@ -274,11 +275,16 @@ def test_cli_trains_sentencepiece_on_a_parquet_column(tmp_path):
 
 
 def test_word_counting_prunes_rare_words_in_bounded_memory():
-    from upvote.embeddings.vocab import count_words
+    from upvote.embeddings.word_table import WordTable, tokens_of
 
     docs = [["common", f"rare{i}"] for i in range(50)] + [["common", "twice", "twice"]]
-    counts = count_words(docs, prune_at=10)
-    assert len(counts) <= 11  # never more than prune_at distinct words held after a pruning
+    table = WordTable(prune_at=10)
+    held = []
+    for doc in docs:
+        table.add(tokens_of(doc, [len(doc)]))
+        held.append(table.n_words)
+    assert max(held) <= 11  # never more than prune_at distinct words held after a pruning
+    counts = dict(zip(table.words(np.arange(table.n_words)), table.counts.tolist(), strict=False))
     assert counts["common"] >= 40 and counts["twice"] == 2  # frequent words survive pruning
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from upvote.embeddings.vocab import Vocab, count_words
+from upvote.embeddings.encode import CorpusError, encode_ids, fast_mode, scan_batches, scan_lines
+from upvote.embeddings.vocab import PRUNE_AT, Vocab
 from upvote.redact import redact
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -31,14 +32,13 @@ PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024  # how much of a corpus file is checked for binary content
 PSEUDO_DOCUMENT_WORDS = 10_000  # a text8-style single line is cut into documents this long (gensim)
-READ_CHUNK_CHARS = 1 << 20
+READ_CHUNK_CHARS = 1 << 20  # iter_documents reads text this many characters at a time
+READ_CHUNK_BYTES = 1 << 20  # encoding reads text files this many bytes at a time
+BATCH_DOCUMENTS = 8192  # strings or token lists handed to the encoder at once
 SHARD_TOKENS = 10_000_000
+ASCII_SPACE = b" \n\t\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 Tokenize = Callable[[str], list[str]]
-
-
-class CorpusError(ValueError):
-    """The corpus cannot be read or holds no usable text."""
 
 
 def _open_text(path: Path, gzipped: bool) -> io.TextIOBase:
@@ -116,6 +116,23 @@ def _flush(words: list[str], final: bool) -> Iterator[str]:
         words.clear()
 
 
+def _byte_chunks(path: Path, gzipped: bool) -> Iterator[bytes]:
+    """The raw bytes of a text file, about READ_CHUNK_BYTES at a time, each chunk cut after its
+    last ASCII whitespace byte so that no word or UTF-8 character straddles two chunks."""
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
+        tail = b""
+        while block := f.read(READ_CHUNK_BYTES):
+            data = tail + block if tail else block
+            cut = max(data.rfind(space) for space in ASCII_SPACE) + 1
+            if cut == 0:  # no whitespace yet: one long word, read on
+                tail = data
+                continue
+            tail = data[cut:]
+            yield data[:cut]
+        if tail:
+            yield tail
+
+
 def _parquet_column(path: Path, column: str | None) -> str:
     """The text column: the one asked for, else `title`, else `text`; a clear error otherwise."""
     import pyarrow.parquet as pq
@@ -130,13 +147,19 @@ def _parquet_column(path: Path, column: str | None) -> str:
     return column
 
 
-def _iter_parquet(path: Path, column: str) -> Iterator[str]:
+def _parquet_batches(path: Path, column: str) -> Iterator:
+    """The non-empty texts of the column, as Arrow string arrays of up to 65,536 rows."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(columns=[column], batch_size=65_536):
-        for text in batch.column(0).to_pylist():
-            if text:
-                yield text
+        texts = batch.column(0)
+        yield texts.filter(pc.fill_null(pc.greater(pc.binary_length(texts), 0), False))
+
+
+def _iter_parquet(path: Path, column: str) -> Iterator[str]:
+    for texts in _parquet_batches(path, column):
+        yield from texts.to_pylist()
 
 
 def _iter_sql(dsn: str, query: str) -> Iterator[str]:
@@ -234,6 +257,29 @@ class Documents:
             return _iter_parquet(path, self.column)
         return _iter_text_file(path, gzipped=self.kind == "gzip")
 
+    def byte_chunks(self) -> Iterator[bytes] | None:
+        """A text file's raw bytes in chunks cut after whitespace; None for other corpora."""
+        if self.kind not in ("text", "gzip"):
+            return None
+        return _byte_chunks(Path(self.source), gzipped=self.kind == "gzip")
+
+    def batches(self) -> Iterator:
+        """The documents in batches: Arrow string arrays (Parquet) or lists of strings."""
+        if self.kind == "parquet":
+            return _parquet_batches(Path(self.source), self.column)
+        return _batched(self)
+
+
+def _batched(documents: Iterable) -> Iterator[list]:
+    batch: list = []
+    for document in documents:
+        batch.append(document)
+        if len(batch) == BATCH_DOCUMENTS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
 
 def iter_documents(
     source: str | Path, column: str | None = None, query: str | None = None
@@ -272,14 +318,6 @@ class EncodedCorpus:
         return cls(directory, Vocab.load(directory / "vocab.tsv"), meta)
 
 
-def _token_lists(documents: Iterable, tokenize: Tokenize | None) -> Iterator[list[str]]:
-    for doc in documents:
-        if isinstance(doc, str):
-            yield tokenize(doc) if tokenize else doc.split()
-        else:
-            yield list(doc)
-
-
 def encode_corpus(
     documents: Iterable,
     out_dir: str | Path,
@@ -290,61 +328,43 @@ def encode_corpus(
     tokenize: Tokenize | None = None,
     shard_tokens: int = SHARD_TOKENS,
 ) -> EncodedCorpus:
-    """Encode documents (strings or token lists) into out_dir; two passes when vocab is None.
+    """Encode documents (strings or token lists) into out_dir, counting words unless vocab is
+    given. encode.py has how (one read of the corpus, two when the word table was pruned).
 
     documents must be re-iterable (a list, `iter_documents(...)`), not a one-shot generator.
-    Strings are split by `tokenize` (default: whitespace).
+    Strings are split by `tokenize` (default: whitespace, str.split()); a WordTokenizer (or its
+    tokenize method) and the whitespace split run in numba kernels, a tokenizer with
+    tokenize_batch (SentencePiece) gets batches, any other callable one document at a time.
     """
     if vocab is None and iter(documents) is documents:
         raise TypeError(
             "documents must be re-iterable (a list or iter_documents(...)), not a generator"
         )
-    if vocab is None:
-        counter = count_words(_token_lists(documents, tokenize))
-        if not counter:
-            raise CorpusError("the corpus is empty: no tokens found")
-        vocab = Vocab.from_counter(counter, min_count, max_vocab)
+    mode = fast_mode(tokenize)
+
+    def scan(table):
+        chunks = documents.byte_chunks() if isinstance(documents, Documents) and mode else None
+        if chunks is not None:  # a text file: lines and pseudo-documents found by the kernel
+            return scan_lines(chunks, mode == "word", PSEUDO_DOCUMENT_WORDS, table)
+        batches = documents.batches() if isinstance(documents, Documents) else _batched(documents)
+        return scan_batches(batches, tokenize, table)
 
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
     if shard_dir.exists():
         shutil.rmtree(shard_dir)
     shard_dir.mkdir(parents=True)
-    vocab.save(out_dir / "vocab.tsv")
-
-    index = vocab.index
-    # one int32 array per shard, filled in place: a Python int list would cost ~8x the memory
-    buffer = np.empty(shard_tokens, dtype=np.int32)
-    filled = n_tokens = n_documents = n_shards = 0
-
-    def write_shard(ids: np.ndarray) -> None:
-        nonlocal n_shards
-        np.save(shard_dir / f"{n_shards:05d}.npy", ids)
-        n_shards += 1
-
-    for tokens in _token_lists(documents, tokenize):
-        ids = [i for i in map(index.get, tokens) if i is not None]
-        if not ids:
-            continue
-        ids.append(-1)
-        if filled + len(ids) > shard_tokens and filled:
-            write_shard(buffer[:filled])
-            filled = 0
-        if len(ids) > shard_tokens:  # a document longer than a shard gets a shard of its own
-            write_shard(np.asarray(ids, dtype=np.int32))
-        else:
-            buffer[filled : filled + len(ids)] = ids
-            filled += len(ids)
-        n_tokens += len(ids) - 1
-        n_documents += 1
-    if filled:
-        write_shard(buffer[:filled])
-    if n_tokens == 0:
+    vocab, shards = encode_ids(
+        scan, out_dir, vocab=vocab, min_count=min_count,
+        max_vocab=max_vocab, shard_tokens=shard_tokens, prune_at=PRUNE_AT,
+    )  # fmt: skip
+    if shards.n_tokens == 0:
         raise CorpusError("the corpus is empty: no in-vocabulary tokens found")
+    vocab.save(out_dir / "vocab.tsv")
     meta = {
-        "n_tokens": n_tokens,
-        "n_documents": n_documents,
-        "n_shards": n_shards,
+        "n_tokens": shards.n_tokens,
+        "n_documents": shards.n_documents,
+        "n_shards": shards.n_shards,
         "vocab_size": len(vocab),
         "min_count": min_count,
         "max_vocab": max_vocab,

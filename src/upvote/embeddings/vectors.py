@@ -11,6 +11,28 @@ from pathlib import Path
 
 import numpy as np
 
+WRITE_BLOCK_ROWS = 8192  # rows formatted at a time when writing the word2vec formats
+
+
+def _text_lines(keys: list[bytes], rows: np.ndarray) -> memoryview:
+    """One text line per row: the key, then the values ("%.9g"), separated by spaces."""
+    from upvote.embeddings.float_text import MAX_VALUE_BYTES, format_rows  # numba: on use only
+
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum([len(key) for key in keys], out=offsets[1:])
+    out = np.empty(offsets[-1] + rows.size * (MAX_VALUE_BYTES + 1) + len(keys), dtype=np.uint8)
+    n = format_rows(np.frombuffer(b"".join(keys), dtype=np.uint8), offsets, rows, out)
+    return memoryview(out[:n])
+
+
+def _binary_lines(keys: list[bytes], rows: np.ndarray) -> bytes:
+    """Per row: the key, a space, the values as little-endian float32 bytes, a newline."""
+    raw = memoryview(rows.astype("<f4").tobytes())
+    step = 4 * rows.shape[1]
+    return b"".join(
+        b"%s %s\n" % (key, raw[i * step : (i + 1) * step]) for i, key in enumerate(keys)
+    )
+
 
 class KeyedVectors:
     def __init__(
@@ -108,15 +130,14 @@ class KeyedVectors:
 
     def save_word2vec_format(self, path: str | Path, binary: bool = False) -> None:
         """Header "V D", then one word per line followed by its vectors: as text ("%.9g", exact
-        float32 round trip) or as raw little-endian float32 bytes (binary)."""
+        float32 round trip) or as raw little-endian float32 bytes (binary). Written in blocks of
+        WRITE_BLOCK_ROWS rows, the text formatted by a numba kernel (float_text.py)."""
         with open(path, "wb") as f:
             f.write(f"{len(self)} {self.vector_size}\n".encode())
-            for key, row in zip(self.index_to_key, self.vectors, strict=True):
-                if binary:
-                    f.write(key.encode() + b" " + row.astype("<f4").tobytes() + b"\n")
-                else:
-                    values = " ".join(f"{v:.9g}" for v in row.tolist())
-                    f.write(f"{key} {values}\n".encode())
+            for start in range(0, len(self), WRITE_BLOCK_ROWS):
+                keys = [key.encode() for key in self.index_to_key[start : start + WRITE_BLOCK_ROWS]]
+                rows = self.vectors[start : start + WRITE_BLOCK_ROWS]
+                f.write(_binary_lines(keys, rows) if binary else _text_lines(keys, rows))
 
     @classmethod
     def load_word2vec_format(cls, path: str | Path, binary: bool = False) -> KeyedVectors:

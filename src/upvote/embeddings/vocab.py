@@ -7,35 +7,37 @@ Ids follow count-descending order (ties in gensim's order), so id 0 is the most 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-PRUNE_AT = 20_000_000  # distinct words held while counting (~2 GB) before the rarest are pruned
+# distinct words held while counting (~1 GB in encoding's word table) before the rarest are
+# pruned, as word2vec.c's ReduceVocab: see encode_kernels.maybe_prune
+PRUNE_AT = 20_000_000
 
 
-def count_words(documents: Iterable[list[str]], prune_at: int = PRUNE_AT) -> Counter[str]:
-    """Count words in bounded memory, as word2vec.c's ReduceVocab does.
+def frequency_order(counts: np.ndarray, min_count: int, max_vocab: int | None) -> np.ndarray:
+    """Indices of the words to keep, in vocabulary order, given counts in first-seen order.
 
-    Whenever more than `prune_at` distinct words are held, words seen at most `floor` times are
-    dropped and `floor` rises by one. Counts of pruned words are lost, so on corpora that large
-    the rarest words' counts are approximate; with min_count above the final floor, the kept
-    vocabulary is the same as exact counting would give in practice.
+    Words seen >= min_count times, count descending, ties last-seen first: exactly gensim's
+    order (np.lexsort of (-first_seen, -count)), so "the 30k most frequent words" are the same
+    words in both; then at most max_vocab of them.
     """
-    counter: Counter[str] = Counter()
-    floor = 1
-    for tokens in documents:
-        counter.update(tokens)
-        if len(counter) > prune_at:
-            counter = Counter({word: n for word, n in counter.items() if n > floor})
-            floor += 1
-    return counter
+    kept = np.flatnonzero(counts >= min_count)
+    order = kept[np.lexsort((-kept, -counts[kept]))]
+    return order if max_vocab is None else order[:max_vocab]
 
 
 class EmptyVocabularyError(ValueError):
     """No word survived min_count / max_vocab: there is nothing to train."""
+
+    @classmethod
+    def of(cls, distinct: int, min_count: int) -> EmptyVocabularyError:
+        return cls(
+            f"vocabulary is empty: none of the {distinct:,} distinct words occurs at least "
+            f"min_count={min_count} times (lower --min-count or give a larger corpus)"
+        )
 
 
 @dataclass
@@ -58,19 +60,19 @@ class Vocab:
         cls, counter: Counter[str], min_count: int = 5, max_vocab: int | None = None
     ) -> Vocab:
         """Keep words seen >= min_count times, at most max_vocab of them (the most frequent)."""
-        kept = [(word, n) for word, n in counter.items() if n >= min_count]
-        # count descending, ties last-seen first: exactly gensim's order (np.lexsort of
-        # (-first_seen, -count)), so "the 30k most frequent words" are the same words in both
-        kept = [kept[i] for i in sorted(range(len(kept)), key=lambda i: (-kept[i][1], -i))]
-        if max_vocab is not None:
-            kept = kept[:max_vocab]
-        if not kept:
-            seen = len(counter)
-            raise EmptyVocabularyError(
-                f"vocabulary is empty: none of the {seen:,} distinct words occurs at least "
-                f"min_count={min_count} times (lower --min-count or give a larger corpus)"
-            )
-        return cls([w for w, _ in kept], np.array([n for _, n in kept], dtype=np.int64))
+        words = list(counter)
+        counts = np.fromiter(counter.values(), dtype=np.int64, count=len(words))
+        return cls.from_counts(words, counts, min_count, max_vocab)
+
+    @classmethod
+    def from_counts(
+        cls, words: list[str], counts: np.ndarray, min_count: int = 5, max_vocab: int | None = None
+    ) -> Vocab:
+        """from_counter for words in first-seen order and their counts (int64 array)."""
+        order = frequency_order(counts, min_count, max_vocab)
+        if not len(order):
+            raise EmptyVocabularyError.of(len(words), min_count)
+        return cls([words[i] for i in order.tolist()], counts[order])
 
     def keep_probability(self, sample: float) -> np.ndarray:
         """word2vec.c's sub-sampling: keep a word of count f with p = (sqrt(f/t) + 1) * t / f.
