@@ -1,7 +1,8 @@
 """The Triton engine on a CUDA GPU: words/s per concurrency, vectors scored for quality afterwards.
 
 The GPU machine has torch, triton and numpy, and a 64 MiB limit on what travels to it: this
-script's `train` step needs nothing else (no numba, scipy or gensim), and quality is scored back
+script's `train` step needs numba besides (the corpus is encoded by numba kernels), not scipy or
+gensim, and quality is scored back
 here, where the evaluation sets are. Same corpus and settings as word2vec_vs_gensim.py (dim 100,
 window 5, negative 5, sample 1e-3, min_count 5, alpha 0.025 SG / 0.05 CBOW).
 
