@@ -19,6 +19,7 @@ from upvote.embeddings.engines.primitives import (
     MAX_EXP,
     draw_noise,
     dynamic_window,
+    prefetch_row,
     read_sentence,
     sigmoid_grad,
 )
@@ -144,33 +145,48 @@ def sg_kernel(
     return loss, examples, words
 
 
+LOOKAHEAD = 2  # words: CBOW draws a word's noise words this far ahead and prefetches their rows
+RING = 4  # a power of two > LOOKAHEAD: the drawn-ahead noise words of the next words
+
+
+@njit(inline="always")
+def _draw_ahead(
+    q, sentence, m, window, negative, ring, syn0, syn1neg, noise_prob, noise_alias, state
+):
+    """Draw word q's noise words into its ring slot and prefetch the rows word q will touch that
+    are not in cache yet: its output rows (centre + noise) and the input row entering the window."""
+    slot = q & (RING - 1)
+    for k in range(negative):
+        t, state = draw_noise(state, noise_prob, noise_alias)
+        ring[slot, k] = t
+        prefetch_row(syn1neg, t)
+    if negative > 0:
+        prefetch_row(syn1neg, sentence[q])
+    if q + window < m:
+        prefetch_row(syn0, sentence[q + window])
+    return state
+
+
 @njit(nogil=True, fastmath=True, cache=True)
 def cbow_kernel(
-    tokens,
-    syn0,
-    syn1neg,
-    keep,
-    noise_prob,
-    noise_alias,
-    window,
-    negative,
-    alpha0,
-    alpha1,
-    seed,
-    syn1,
-    codes,
-    points,
-    lengths,
-    cbow_mean,
-):
+    tokens, syn0, syn1neg, keep, noise_prob, noise_alias, window, negative, alpha0, alpha1, seed,
+    syn1, codes, points, lengths, cbow_mean,
+):  # fmt: skip
     """CBOW as word2vec.c: the (mean of the) context vectors predicts the centre word, against K
     noise words and/or along its Huffman path (hierarchical softmax, when syn1 has rows); the
-    error goes back, unscaled, to every context row."""
+    error goes back, unscaled, to every context row.
+
+    Memory latency, not arithmetic, bounds it: the noise and centre rows of syn1neg are random
+    rows of a table larger than the cache. So a word's noise words are drawn LOOKAHEAD words
+    early and their rows prefetched while the words before are trained (same distribution as
+    drawing them in place; the arithmetic is word2vec.c's unchanged).
+    """
     n = tokens.shape[0]
     dim = syn0.shape[1]
     sentence = np.empty(n, dtype=np.int32)
     neu1 = np.empty(dim, dtype=np.float32)
     neu1e = np.empty(dim, dtype=np.float32)
+    ring = np.empty((RING, max(negative, 1)), dtype=np.int64)
     state = seed
     loss = 0.0
     examples = 0
@@ -180,7 +196,17 @@ def cbow_kernel(
         end, m, state = read_sentence(tokens, start, keep, sentence, state)
         words += end - start
         alpha = alpha0 + (alpha1 - alpha0) * start / n
+        for q in range(min(LOOKAHEAD, m)):
+            state = _draw_ahead(
+                q, sentence, m, window, negative, ring, syn0, syn1neg, noise_prob, noise_alias,
+                state,
+            )  # fmt: skip
         for pos in range(m):
+            if pos + LOOKAHEAD < m:
+                state = _draw_ahead(
+                    pos + LOOKAHEAD, sentence, m, window, negative, ring, syn0, syn1neg,
+                    noise_prob, noise_alias, state,
+                )  # fmt: skip
             lo, hi, state = dynamic_window(pos, m, window, state)
             centre = sentence[pos]
             neu1[:] = 0.0
@@ -194,8 +220,9 @@ def cbow_kernel(
             if nc == 0:
                 continue
             if cbow_mean:
+                scale = np.float32(1.0 / nc)
                 for d in range(dim):
-                    neu1[d] /= nc
+                    neu1[d] *= scale
             neu1e[:] = 0.0
             if syn1.shape[0] > 0:  # hierarchical softmax
                 path_loss, path_examples = _hs_path(
@@ -203,12 +230,13 @@ def cbow_kernel(
                 )
                 loss += path_loss
                 examples += path_examples
+            slot = pos & (RING - 1)
             for k in range(negative + 1 if negative > 0 else 0):
                 if k == 0:
                     t = centre
                     label = 1
                 else:
-                    t, state = draw_noise(state, noise_prob, noise_alias)
+                    t = ring[slot, k - 1]
                     if t == centre:
                         continue
                     label = 0
@@ -220,10 +248,10 @@ def cbow_kernel(
                 examples += 1
                 if f <= -MAX_EXP or f >= MAX_EXP:
                     continue  # saturated: no update (see primitives.sigmoid_grad)
-                for d in range(dim):
-                    neu1e[d] += g * syn1neg[t, d]
-                for d in range(dim):
-                    syn1neg[t, d] += g * neu1[d]
+                for d in range(dim):  # one pass over the row: its old value into neu1e, then update
+                    out = syn1neg[t, d]
+                    neu1e[d] += g * out
+                    syn1neg[t, d] = out + g * neu1[d]
             for j in range(lo, hi):
                 if j != pos:
                     row = sentence[j]
