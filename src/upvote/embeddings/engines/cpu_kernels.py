@@ -176,16 +176,22 @@ def cbow_kernel(
     noise words and/or along its Huffman path (hierarchical softmax, when syn1 has rows); the
     error goes back, unscaled, to every context row.
 
-    Memory latency, not arithmetic, bounds it: the noise and centre rows of syn1neg are random
-    rows of a table larger than the cache. So a word's noise words are drawn LOOKAHEAD words
-    early and their rows prefetched while the words before are trained (same distribution as
-    drawing them in place; the arithmetic is word2vec.c's unchanged).
+    Latency, not arithmetic, bounds it. The noise and centre rows of syn1neg are random rows of a
+    table larger than the cache, so a word's noise words are drawn LOOKAHEAD words early and their
+    rows prefetched while the words before it train (the same distribution as drawing them in
+    place). And the scores of a word's 1 + K targets are all computed before any target row is
+    updated, so the dot products overlap instead of each waiting on the previous update; as in
+    HogBatch, a noise word drawn twice for one word is scored against its row before either
+    update (word2vec.c would score the second against the updated row).
     """
     n = tokens.shape[0]
     dim = syn0.shape[1]
     sentence = np.empty(n, dtype=np.int32)
     neu1 = np.empty(dim, dtype=np.float32)
     neu1e = np.empty(dim, dtype=np.float32)
+    targets = np.empty(negative + 1, dtype=np.int64)
+    scores = np.empty(negative + 1, dtype=np.float32)
+    grads = np.empty(negative + 1, dtype=np.float32)
     ring = np.empty((RING, max(negative, 1)), dtype=np.int64)
     state = seed
     loss = 0.0
@@ -231,23 +237,35 @@ def cbow_kernel(
                 loss += path_loss
                 examples += path_examples
             slot = pos & (RING - 1)
-            for k in range(negative + 1 if negative > 0 else 0):
-                if k == 0:
-                    t = centre
-                    label = 1
-                else:
-                    t = ring[slot, k - 1]
-                    if t == centre:
-                        continue
-                    label = 0
+            nt = 0
+            if negative > 0:
+                targets[0] = centre
+                nt = 1
+                for k in range(negative):
+                    t = ring[slot, k]
+                    if t != centre:
+                        targets[nt] = t
+                        nt += 1
+            # the scores of all targets first: independent dot products the CPU overlaps, where
+            # score-then-update per target made each wait for the previous one's update
+            for i in range(nt):
+                t = targets[i]
                 f = np.float32(0.0)
                 for d in range(dim):
                     f += neu1[d] * syn1neg[t, d]
-                g, example_loss = sigmoid_grad(f, label, alpha)
+                scores[i] = f
+            for i in range(nt):
+                f = scores[i]
+                g, example_loss = sigmoid_grad(f, 1 if i == 0 else 0, alpha)
                 loss += example_loss
-                examples += 1
-                if f <= -MAX_EXP or f >= MAX_EXP:
-                    continue  # saturated: no update (see primitives.sigmoid_grad)
+                # saturated: no update (see primitives.sigmoid_grad)
+                grads[i] = g if -MAX_EXP < f < MAX_EXP else np.float32(0.0)
+            examples += nt
+            for i in range(nt):
+                g = grads[i]
+                if g == 0.0:
+                    continue
+                t = targets[i]
                 for d in range(dim):  # one pass over the row: its old value into neu1e, then update
                     out = syn1neg[t, d]
                     neu1e[d] += g * out
