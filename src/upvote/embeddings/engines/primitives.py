@@ -45,14 +45,16 @@ def below(state, n):
 def draw_noise(state, noise_prob, noise_alias):
     """A noise word from the alias table (a column, then a coin); returns (word, rng state).
 
-    Both draws use the generator's high bits: an LCG's low bits repeat with short periods.
+    Both draws use the generator's high bits: an LCG's low bits repeat with short periods. The
+    alias is read whether or not the coin picks it, so the choice compiles to a conditional move:
+    a branch on a random coin is mispredicted about as often as not.
     """
     state = lcg_next(state)
     column = below(state, noise_prob.shape[0])
     state = lcg_next(state)
-    if np.float32(state >> SHIFT40) / np.float32(16777216.0) < noise_prob[column]:
-        return column, state
-    return np.int64(noise_alias[column]), state
+    alias = np.int64(noise_alias[column])
+    coin = np.float32(state >> SHIFT40) / np.float32(16777216.0)
+    return column if coin < noise_prob[column] else alias, state
 
 
 @njit(inline="always")
