@@ -122,8 +122,12 @@ def dynamic_window(pos, m, window, state):
 
 @intrinsic
 def _prefetch(typingctx, array, row, col):
-    """Ask the CPU to fetch the cache line of array[row, col] (2-D, C order) into all cache levels
-    (llvm.prefetch: no fault, no effect on results); numba has no prefetch of its own."""
+    """Ask the CPU to fetch the cache line of array[row, col] (2-D, C order) into all cache levels,
+    for writing (llvm.prefetch: no fault, no effect on results); numba has no prefetch of its own.
+
+    For writing (x86 PREFETCHW): the rows prefetched are rows about to be updated, and under
+    Hogwild another thread may hold their lines; taking ownership early saves a second round trip
+    at the store."""
 
     def codegen(context, builder, signature, args):
         array_type, row_type, col_type = signature.args
@@ -139,8 +143,8 @@ def _prefetch(typingctx, array, row, col):
         i32 = ir.IntType(32)
         fn_type = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0")
-        # read (0), highest locality (3), data cache (1)
-        builder.call(fn, [builder.bitcast(pointer, byte_pointer), i32(0), i32(3), i32(1)])
+        # write (1), highest locality (3), data cache (1)
+        builder.call(fn, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
         return context.get_dummy_value()
 
     return types.void(array, row, col), codegen
