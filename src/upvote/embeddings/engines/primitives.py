@@ -3,6 +3,8 @@
 The per-word CPU engine (cpu_kernels.py) and the batched CPU step (batched_numba.py) draw from the
 same generator with the same sub-sampling, windows and noise words, so these live below both. All
 are ``inline="always"``: the kernels that call them compile them in, as if written in place.
+numba's on-disk cache (cache=True) checks only the kernel's own file: after editing this one,
+delete the engines' __pycache__/*.nbi and *.nbc, or the kernels keep the old code.
 """
 
 from __future__ import annotations
