@@ -146,6 +146,30 @@ def test_alias_table_is_exactly_the_noise_distribution():
     assert np.allclose(implied, expected, atol=1e-6)
 
 
+def test_noise_words_and_windows_are_drawn_with_the_right_frequencies():
+    """The kernels' draws (multiply-shift ranges, the alias coin as a conditional move) follow
+    unigram**0.75 and a uniform window shrink: a swapped coin or a biased range would show."""
+    from numba import njit
+
+    from upvote.embeddings.engines.primitives import draw_noise, dynamic_window
+
+    @njit
+    def draws(n, state, prob, alias, window):
+        noise, shrink = np.empty(n, np.int64), np.empty(n, np.int64)
+        for i in range(n):
+            noise[i], state = draw_noise(state, prob, alias)
+            lo, _, state = dynamic_window(100, 1000, window, state)
+            shrink[i] = lo - (100 - window)
+        return noise, shrink
+
+    counts = np.array([1000, 300, 300, 50, 7, 5, 5, 1])
+    prob, alias = Vocab([str(i) for i in range(8)], counts).noise_table(0.75)
+    noise, shrink = draws(400_000, np.uint64(12345), prob, alias, 5)
+    expected = counts**0.75 / (counts**0.75).sum()
+    assert np.allclose(np.bincount(noise, minlength=8) / len(noise), expected, atol=0.003)
+    assert np.allclose(np.bincount(shrink, minlength=5) / len(shrink), 0.2, atol=0.003)
+
+
 def test_encoded_corpus_layout(tmp_path):
     docs = ["the cat sat", "the dog", "zebra"]
     corpus = encode_corpus(docs, tmp_path, min_count=1, shard_tokens=4)

@@ -3,12 +3,17 @@
 The per-word CPU engine (cpu_kernels.py) and the batched CPU step (batched_numba.py) draw from the
 same generator with the same sub-sampling, windows and noise words, so these live below both. All
 are ``inline="always"``: the kernels that call them compile them in, as if written in place.
+numba's on-disk cache (cache=True) checks only the kernel's own file: after editing this one,
+delete the engines' __pycache__/*.nbi and *.nbc, or the kernels keep the old code.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 MAX_EXP = 6.0  # sigmoid arguments are clipped to [-6, 6], as word2vec.c's table does
 TABLE_SIZE = 1000
@@ -21,7 +26,7 @@ LOG_1M_SIGMOID = np.log(1 - SIGMOID).astype(np.float32)
 # word2vec.c we use only its high bits: the low bits of an LCG repeat with short periods.
 LCG_A = np.uint64(25214903917)
 LCG_C = np.uint64(11)
-SHIFT = np.uint64(16)
+SHIFT32 = np.uint64(32)
 SHIFT40 = np.uint64(40)
 
 
@@ -32,17 +37,26 @@ def lcg_next(state):
 
 
 @njit(inline="always")
+def below(state, n):
+    """A number in [0, n) from the state's high 32 bits, by multiply-shift (Lemire 2019) rather
+    than modulo: a 64-bit division costs tens of cycles and sits on the per-word critical path."""
+    return np.int64(((state >> SHIFT32) * np.uint64(n)) >> SHIFT32)
+
+
+@njit(inline="always")
 def draw_noise(state, noise_prob, noise_alias):
     """A noise word from the alias table (a column, then a coin); returns (word, rng state).
 
-    Both draws use the generator's high bits: an LCG's low bits repeat with short periods.
+    Both draws use the generator's high bits: an LCG's low bits repeat with short periods. The
+    alias is read whether or not the coin picks it, so the choice compiles to a conditional move:
+    a branch on a random coin is mispredicted about as often as not.
     """
     state = lcg_next(state)
-    column = np.int64((state >> SHIFT) % np.uint64(noise_prob.shape[0]))
+    column = below(state, noise_prob.shape[0])
     state = lcg_next(state)
-    if np.float32(state >> SHIFT40) / np.float32(16777216.0) < noise_prob[column]:
-        return column, state
-    return np.int64(noise_alias[column]), state
+    alias = np.int64(noise_alias[column])
+    coin = np.float32(state >> SHIFT40) / np.float32(16777216.0)
+    return column if coin < noise_prob[column] else alias, state
 
 
 @njit(inline="always")
@@ -104,5 +118,44 @@ def read_sentence(tokens, start, keep, sentence, state):
 def dynamic_window(pos, m, window, state):
     """word2vec.c's dynamic window around pos: a random shrink b in [0, window); (lo, hi, state)."""
     state = lcg_next(state)
-    b = np.int64((state >> SHIFT) % np.uint64(window))
+    b = below(state, window)
     return max(0, pos - window + b), min(m, pos + window + 1 - b), state
+
+
+@intrinsic
+def _prefetch(typingctx, array, row, col):
+    """Ask the CPU to fetch the cache line of array[row, col] (2-D, C order) into all cache levels,
+    for writing (llvm.prefetch: no fault, no effect on results); numba has no prefetch of its own.
+
+    For writing (x86 PREFETCHW): the rows prefetched are rows about to be updated, and under
+    Hogwild another thread may hold their lines; taking ownership early saves a second round trip
+    at the store."""
+
+    def codegen(context, builder, signature, args):
+        array_type, row_type, col_type = signature.args
+        view = context.make_array(array_type)(context, builder, args[0])
+        index = [
+            context.cast(builder, args[1], row_type, types.intp),
+            context.cast(builder, args[2], col_type, types.intp),
+        ]
+        pointer = cgutils.get_item_pointer(
+            context, builder, array_type, view, index, wraparound=False
+        )
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn_type = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0")
+        # write (1), highest locality (3), data cache (1)
+        builder.call(fn, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, row, col), codegen
+
+
+@njit(inline="always")
+def prefetch_row(array, row):
+    """Prefetch every cache line of array[row] (a 64-byte line holds 16 float32)."""
+    dim = array.shape[1]
+    for d in range(0, dim, 16):
+        _prefetch(array, row, d)
+    _prefetch(array, row, dim - 1)  # rows are not line-aligned: the last one may start a line
