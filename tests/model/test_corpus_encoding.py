@@ -301,7 +301,7 @@ def test_sentencepiece_tokenizes_in_batches(tmp_path):
 
 
 def test_reader_thread_hands_errors_over_and_stops_when_left():
-    from upvote.embeddings.encode import prefetch
+    from upvote.prefetch import prefetch
 
     def failing():
         yield from range(3)

@@ -12,12 +12,10 @@ batch grows with the batch, not with the dataset (see ``KeySet``).
 
 import fcntl
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from queue import Empty, Full, Queue
 
 import numpy as np
 import pandas as pd
@@ -29,6 +27,7 @@ from upvote.data.files import DataError
 from upvote.data.schema import COLUMNS, UNFILTERED, USER_COLUMNS, arrow_schema, empty_stories
 from upvote.data.sources import Query, is_postgres, postgres_batches
 from upvote.data.stream import file_chunks
+from upvote.prefetch import prefetch
 from upvote.redact import redact
 from upvote.settings import get_settings
 
@@ -166,51 +165,11 @@ def pull(
         if is_postgres(source):
             if query.since is None:
                 query = replace(query, since=newest_time(directory))
-            tables = _prefetched(postgres_batches(source, query, batch_size))
+            tables = prefetch(postgres_batches(source, query, batch_size), 2, "upvote-pull-reader")
             batches = _clean_batches(tables, redact(source, source))
         else:
             batches = _file_batches(Path(source), query, batch_size)
         return _write_part(directory, batches, KeySet(existing_keys(directory)), query, on_batch)
-
-
-def _prefetched(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
-    """Produce ``items`` in a thread, up to ``depth`` ahead, so that reading the next batch from
-    the server overlaps with cleaning and writing this one (memory: ``depth`` extra batches)."""
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put(item, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(done)
-        except BaseException as exc:  # re-raised in the consumer
-            queue.put(exc)
-        finally:
-            items.close()
-
-    thread = threading.Thread(target=produce, name="upvote-pull-reader", daemon=True)
-    thread.start()
-    try:
-        while (item := queue.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                queue.get_nowait()
-            except Empty:
-                thread.join(0.1)
 
 
 def _clean_batches(

@@ -17,13 +17,10 @@ documents, and one shard being filled.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from queue import Empty, Full, Queue
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +28,7 @@ import pyarrow as pa
 from upvote.embeddings.encode_kernels import first_invalid_utf8
 from upvote.embeddings.vocab import PRUNE_AT, Vocab
 from upvote.embeddings.word_table import ShardWriter, Splitter, Tokens, WordTable, hashed
+from upvote.prefetch import prefetch
 from upvote.tokenizer.word import WordTokenizer
 
 SPOOL_BLOCK = 1 << 22  # pids read back from the spool at a time (16 MB)
@@ -41,52 +39,6 @@ Scan = Callable[[WordTable], Iterator[np.ndarray]]
 
 class CorpusError(ValueError):
     """The corpus cannot be read or holds no usable text."""
-
-
-def prefetch(items: Iterable, depth: int = PREFETCH) -> Iterator:
-    """items, produced by a thread `depth` ahead: reading and decompressing the next chunk overlaps
-    encoding this one on a second core (the kernels release the GIL). An error in the thread is
-    raised here; leaving the loop early stops the thread. At most depth + 2 items are alive at
-    once: the one used here, depth queued, one being produced."""
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put((item, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put((done, None))
-        except BaseException as error:  # handed to the consumer
-            queue.put((done, error))
-        finally:
-            close = getattr(items, "close", None)  # a generator: close its file or connection
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="corpus-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = queue.get()
-            if item is done:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            with contextlib.suppress(Empty):
-                queue.get(timeout=0.1)
-        thread.join()
 
 
 def _owner(tokenize):
@@ -135,7 +87,7 @@ def scan_lines(
             yield splitter.split(_valid(chunk, splitter.word_mode))
         yield splitter.split(np.empty(0, dtype=np.uint8), final=True)
 
-    for tokens in prefetch(split()):
+    for tokens in prefetch(split(), PREFETCH, "corpus-reader"):
         yield table.add(tokens)
 
 
@@ -152,7 +104,7 @@ def _valid(chunk: bytes, word_mode: bool) -> np.ndarray:
 def scan_batches(batches: Iterable, tokenize, table: WordTable) -> Iterator[np.ndarray]:
     """Ids of batches of documents: lists of strings or token lists, or Arrow string arrays.
     Converting and splitting run in the prefetch thread, the table lookups here."""
-    for tokens in prefetch(_split_batches(batches, tokenize)):
+    for tokens in prefetch(_split_batches(batches, tokenize), PREFETCH, "corpus-reader"):
         yield table.add(tokens)
 
 
