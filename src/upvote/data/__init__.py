@@ -4,15 +4,16 @@ from upvote.data import load_stories, time_split
 train, valid, test, undated = time_split(load_stories())
 
 Names are imported on first use: the model and the service read ``upvote.data.schema`` alone and
-need not load the database driver and the file readers with it.
+need not load the database driver and the file readers with it. ``clean`` is the exception: the
+function shares its name with its module, and the package attribute must be the function.
 """
 
 from importlib import import_module
 from typing import Any
 
+from upvote.data.clean import CleaningReport, clean
+
 _HOMES = {
-    "CleaningReport": "clean",
-    "clean": "clean",
     "load_comments": "dataset",
     "load_stories": "dataset",
     "pull": "dataset",
@@ -27,7 +28,11 @@ _HOMES = {
     "Split": "split",
     "time_split": "split",
 }
-__all__ = sorted(_HOMES)
+__all__ = [  # the two imported above, then the lazy ones
+    "CleaningReport",
+    "clean",
+    *_HOMES,
+]
 
 
 def __getattr__(name: str) -> Any:
