@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from upvote.console import fail, warn
-from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.encode import CorpusError
 from upvote.embeddings.engines.common import ProgressBar, format_bytes
 from upvote.embeddings.params import Word2VecParams
 from upvote.embeddings.vectors import KeyedVectors
