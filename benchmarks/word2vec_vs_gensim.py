@@ -152,6 +152,44 @@ def run_ours(
     }
 
 
+def compare(
+    text: Path, encoded: EncodedCorpus, params: Word2VecParams, words: int, args, encode_s: float,
+    tmp: Path, ours_first: bool,
+) -> list[dict]:  # fmt: skip
+    """One round: every gensim mode and our engine, in the order asked (the second to train in a
+    process may find the machine's caches and memory in another state: --rounds alternates)."""
+    label = " per-pair" if args.sg_kernel == "pair" and params.sg else ""
+
+    def run_all_ours() -> list[dict]:
+        rows = []
+        for programs in args.gpu_programs:
+            suffix = ""
+            if programs is not None:  # an experiment: the engine's concurrency
+                from upvote.embeddings.engines import gpu  # needs triton
+
+                gpu.PROGRAMS = programs
+                suffix = f" {programs} programs"
+            rows.append(run_ours(encoded, params, words, label + suffix, encode_s, tmp))
+        return rows
+
+    def run_all_gensim() -> list[dict]:
+        return [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
+
+    if ours_first:
+        our_rows = run_all_ours()
+        gensim_rows = run_all_gensim()
+    else:
+        gensim_rows = run_all_gensim()
+        our_rows = run_all_ours()
+    fastest = max(r["words_per_s"] for r in gensim_rows) if gensim_rows else None
+    rows = gensim_rows + our_rows
+    for row in rows:
+        row.update(load=round(os.getloadavg()[0], 1), first="ours" if ours_first else "gensim")
+        if fastest:
+            row["speed_vs_fastest_gensim"] = round(row["words_per_s"] / fastest, 2)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -169,6 +207,8 @@ def main() -> None:
         help="hierarchical softmax instead of negative sampling (both sides)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat, alternating which side trains first")  # fmt: skip
     parser.add_argument("--gpu-programs", type=int, nargs="+", default=[None],
                         help="--device cuda: Triton programs per launch (concurrent walkers); "
                         "several values = a quality/speed sweep")  # fmt: skip
@@ -195,27 +235,13 @@ def main() -> None:
                     sg=model == "sg", epochs=epochs, threads=args.threads, device=args.device,
                     seed=args.seed, hs=args.hs, negative=0 if args.hs else 5,
                 )  # fmt: skip
-                rows = [run_gensim(text, params, words, mode) for mode in args.gensim_modes]
-                label = " per-pair" if args.sg_kernel == "pair" and model == "sg" else ""
-                for programs in args.gpu_programs:
-                    suffix = ""
-                    if programs is not None:  # an experiment: the engine's concurrency
-                        from upvote.embeddings.engines import gpu  # needs triton
-
-                        gpu.PROGRAMS = programs
-                        suffix = f" {programs} programs"
-                    rows.append(
-                        run_ours(encoded, params, words, label + suffix, encode_s, Path(tmp))
-                    )
-                gensim_rows = [r for r in rows if r["engine"].startswith("gensim")]
-                fastest = max(r["words_per_s"] for r in gensim_rows) if gensim_rows else None
-                for row in rows:
-                    row.update(model=model, epochs=epochs, seed=args.seed)
-                    row.update(load=round(os.getloadavg()[0], 1))
-                    if fastest:
-                        row["speed_vs_fastest_gensim"] = round(row["words_per_s"] / fastest, 2)
-                    print(json.dumps(row), flush=True)
-                results.extend(rows)
+                for round_ in range(args.rounds):  # round 0: gensim first, as with one
+                    rows = compare(text, encoded, params, words, args, encode_s, Path(tmp),
+                                   ours_first=round_ % 2 == 1)  # fmt: skip
+                    for row in rows:
+                        row.update(model=model, epochs=epochs, seed=args.seed, round=round_)
+                        print(json.dumps(row), flush=True)
+                    results.extend(rows)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
