@@ -90,8 +90,8 @@ async def open_loop(port: int, request: bytes, rate: float, duration: float) -> 
         try:
             if conn is None:
                 conn = await asyncio.open_connection("127.0.0.1", port)
-            status = await exchange(*conn, request)
-        except (OSError, asyncio.IncompleteReadError):
+            status = await asyncio.wait_for(exchange(*conn, request), timeout=30)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):  # a stall is an error
             errors += 1
             return
         latencies.append(time.perf_counter() - scheduled)

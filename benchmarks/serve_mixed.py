@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve import STORY, against_server, data_dir_parser, exchange, request_bytes, summarize
+from serve import STORY, against_server, data_dir_parser, exchange, open_loop, request_bytes
 
 BIG_BODY_BYTES = 10_000_000
 HOSTILE = [
@@ -57,36 +57,6 @@ def peak_rss_mb(pid: int) -> float:
 
 async def connect(port: int):
     return await asyncio.open_connection("127.0.0.1", port)
-
-
-async def open_loop(port: int, request: bytes, rate: float, deadline: float) -> dict:
-    idle: asyncio.Queue = asyncio.Queue()
-    latencies: list[float] = []
-    errors = 0
-
-    async def one(scheduled: float) -> None:
-        nonlocal errors
-        conn = idle.get_nowait() if not idle.empty() else None
-        try:
-            if conn is None:
-                conn = await connect(port)
-            status = await asyncio.wait_for(exchange(*conn, request), timeout=30)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError):
-            errors += 1
-            return
-        latencies.append(time.perf_counter() - scheduled)
-        errors += status != 200
-        idle.put_nowait(conn)
-
-    start = time.perf_counter()
-    tasks = []
-    i = 0
-    while (scheduled := start + i / rate) < deadline:
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(scheduled)))
-        i += 1
-    await asyncio.gather(*tasks)
-    return summarize(latencies, errors, time.perf_counter() - start)
 
 
 async def back_to_back(port: int, request: bytes, deadline: float, pause: float = 0.0) -> dict:
@@ -166,7 +136,7 @@ async def run(args: argparse.Namespace, port: int, pid: int) -> dict:
     rss_before = peak_rss_mb(pid)
     deadline = time.perf_counter() + args.duration
     results = await asyncio.gather(
-        open_loop(port, predict, args.rate, deadline),
+        open_loop(port, predict, args.rate, deadline - time.perf_counter()),
         back_to_back(port, batch, deadline),
         back_to_back(port, logs, deadline),
         back_to_back(port, logs, deadline),
