@@ -48,21 +48,33 @@ def client(settings):
 
 
 @pytest.fixture
-def live_server(trained_dir, tmp_path):
-    """A real `upvote serve` (uvicorn) on 127.0.0.1 and a free port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "UPVOTE_DATA_DIR": str(trained_dir), "UPVOTE_LOG_DIR": str(tmp_path)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "upvote", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+def start_server(trained_dir):
+    """Start real `upvote serve` processes (uvicorn, 127.0.0.1, a free port) on the trained model,
+    logging to the folder given; each call waits for /health and gives (process, base URL).
+    Whatever is still running at the end of the test is stopped."""
+    started: list[subprocess.Popen] = []
+
+    def start(log_dir: Path) -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        env = {**os.environ, "UPVOTE_DATA_DIR": str(trained_dir), "UPVOTE_LOG_DIR": str(log_dir)}
+        command = ["-m", "upvote", "serve", "--port", str(port), "--log-level", "warning"]
+        server = subprocess.Popen([sys.executable, *command], env=env)
+        started.append(server)
+        url = f"http://127.0.0.1:{port}"
         wait_healthy(url)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        return server, url
+
+    yield start
+    for server in started:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+@pytest.fixture
+def live_server(start_server, tmp_path):
+    """A real `upvote serve` (uvicorn) on 127.0.0.1 and a free port; its base URL."""
+    return start_server(tmp_path)[1]
 
 
 # --- containers (buildah/podman); these tests are marked `containers` -------------------------

@@ -9,37 +9,15 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from upvote.serve.deploy import free_port
 from upvote.serve.predlog import FLUSH_SECONDS
 
 STORY = {"author": "pg", "title": "Show HN: a tiny database", "timestamp": "2016-09-20T12:00:00Z"}
-
-
-def start(trained_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "UPVOTE_DATA_DIR": str(trained_dir), "UPVOTE_LOG_DIR": str(log_dir)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "upvote", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
 
 
 def hammer(url: str, stop: threading.Event, answered: list[float]) -> None:
@@ -64,8 +42,8 @@ def logged(log_dir: Path) -> tuple[int, int]:
     return len(lines), records
 
 
-def test_a_server_killed_under_load_leaves_a_readable_log_and_restarts(trained_dir, tmp_path):
-    server, url = start(trained_dir, tmp_path)
+def test_a_server_killed_under_load_leaves_a_readable_log_and_restarts(start_server, tmp_path):
+    server, url = start_server(tmp_path)
     stop, answered = threading.Event(), []
     threads = [threading.Thread(target=hammer, args=(url, stop, answered)) for _ in range(4)]
     try:
@@ -85,23 +63,19 @@ def test_a_server_killed_under_load_leaves_a_readable_log_and_restarts(trained_d
     flushed_before = sum(1 for t in answered if t < killed_at - 2 * FLUSH_SECONDS)
     assert flushed_before > 0, "no prediction was answered before the kill"
 
-    server, url = start(trained_dir, tmp_path)
-    try:
-        logs = httpx.get(f"{url}/logs", params={"limit": 1000}, timeout=10)
-        assert logs.status_code == 200, logs.text
-        assert all(r["Input"]["title"] == STORY["title"] for r in logs.json()["logs"])
-        lines, records = logged(tmp_path)
-        # nothing invented, what was flushed before the kill survived it, at most one line torn
-        assert flushed_before <= records <= len(answered)
-        assert lines - records <= 1
-        again = httpx.post(f"{url}/how_many_upvotes", json=STORY, timeout=10)
-        assert again.status_code == 200 and again.json()["upvotes"] >= 0
-        health = httpx.get(f"{url}/health", timeout=10).json()
-        assert health["status"] == "ok", health
-        deadline = time.monotonic() + 10 * FLUSH_SECONDS
-        while logged(tmp_path)[1] <= records:
-            assert time.monotonic() < deadline, "the new server's prediction was never logged"
-            time.sleep(0.1)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    server, url = start_server(tmp_path)  # the same folders; stopped by the fixture
+    logs = httpx.get(f"{url}/logs", params={"limit": 1000}, timeout=10)
+    assert logs.status_code == 200, logs.text
+    assert all(r["Input"]["title"] == STORY["title"] for r in logs.json()["logs"])
+    lines, records = logged(tmp_path)
+    # nothing invented, what was flushed before the kill survived it, at most one line torn
+    assert flushed_before <= records <= len(answered)
+    assert lines - records <= 1
+    again = httpx.post(f"{url}/how_many_upvotes", json=STORY, timeout=10)
+    assert again.status_code == 200 and again.json()["upvotes"] >= 0
+    health = httpx.get(f"{url}/health", timeout=10).json()
+    assert health["status"] == "ok", health
+    deadline = time.monotonic() + 10 * FLUSH_SECONDS
+    while logged(tmp_path)[1] <= records:
+        assert time.monotonic() < deadline, "the new server's prediction was never logged"
+        time.sleep(0.1)
