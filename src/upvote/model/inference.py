@@ -84,37 +84,6 @@ class NumpyRegressor:
     dense_scale: np.ndarray
     activation: str
 
-    def __post_init__(self) -> None:
-        """Fold the concatenation of the first layer's inputs into its weights, once.
-
-        The first linear layer (the head when there is no hidden layer) reads [pooled vector,
-        dense, one embedding per field]. Each field's embedding table is multiplied by its block
-        of that layer's weights, and the wide part's columns are put beside it, so that a field
-        costs one row lookup per story and no concatenation or matmul at prediction time; the
-        dense block and the wide dense part share one matmul. Same arithmetic, fewer numpy calls:
-        the service predicts one to a few stories per call, where each call's fixed cost counts.
-        """
-        first = self.layers[0][0] if self.layers else self.head[0]
-        dim, n_dense, width = len(self.empty), len(self.dense_shift), first.shape[1]
-        pool_w, dense_w = first[:dim], first[dim : dim + n_dense]
-        wide_cols = self.wide is not None or self.wide_dense is not None
-        if wide_cols:  # 5 more columns: the wide part's share of the outputs
-            wide_dense = self.wide_dense if self.wide_dense is not None else np.zeros((n_dense, 5))
-            pool_w = np.hstack([pool_w, np.zeros((dim, 5))])
-            dense_w = np.hstack([dense_w, wide_dense])
-        self._pool_w, self._dense_w = pool_w.astype(np.float32), dense_w.astype(np.float32)
-        tables, row = [], dim + n_dense
-        for i, table in enumerate(self.fields):
-            part = table @ first[row : row + table.shape[1]]
-            row += table.shape[1]
-            if wide_cols:
-                start = self.field_offsets[i]
-                wide = self.wide[start : start + len(table)] if self.wide is not None else None
-                part = np.hstack([part, np.zeros((len(table), 5)) if wide is None else wide])
-            tables.append(part)
-        self._fields = np.vstack(tables).astype(np.float32) if tables else None
-        self._width = width
-
     def pool(self, tokens: np.ndarray) -> np.ndarray:
         """Mean of the known pieces' vectors; ``empty`` when there are none.
 
@@ -130,20 +99,17 @@ class NumpyRegressor:
         """[N, 5] raw outputs: mean, q10, q50, q90 (log1p scale), logit of P(score >= reach)."""
         dense = (x.dense.astype(np.float32, copy=False) - self.dense_shift) / self.dense_scale
         dense = np.minimum(np.maximum(dense, -CLIP), CLIP)  # np.clip, without its Python wrapper
-        z = self.pool(x.tokens) @ self._pool_w + dense @ self._dense_w
-        if self._fields is not None:
-            z += self._fields[x.fields + self.field_offsets].sum(1)
-        h, wide = z[:, : self._width], z[:, self._width :]
+        parts = [self.pool(x.tokens), dense]
+        parts += [table[x.fields[:, i]] for i, table in enumerate(self.fields)]
+        h = np.concatenate(parts, axis=1)
         act = ACTIVATIONS[self.activation]
-        if self.layers:
-            h = act(h + self.layers[0][1])
-            for weight, bias in self.layers[1:]:
-                h = act(h @ weight + bias)
-            out = h @ self.head[0] + self.head[1]
-        else:
-            out = h + self.head[1]
-        if wide.shape[1]:
-            out += wide
+        for weight, bias in self.layers:
+            h = act(h @ weight + bias)
+        out = h @ self.head[0] + self.head[1]
+        if self.wide is not None:
+            out += self.wide[x.fields + self.field_offsets].sum(1)
+        if self.wide_dense is not None:
+            out += dense @ self.wide_dense
         # out: mean, q50, lo, hi, logit -> mean, q50 - softplus(lo), q50, q50 + softplus(hi), logit
         result = out[:, [0, 1, 1, 1, 4]].astype(np.float32, copy=False)
         spread = _softplus(out[:, 2:4])
