@@ -7,6 +7,7 @@ from upvote.embeddings.cli import app as embed_app
 from upvote.model.cli import evaluate, predict, train
 from upvote.serve.cli import deploy, serve
 from upvote.tokenizer.cli import app as tokenizer_app
+from upvote.tracking.cli import ui
 from upvote.version import __version__
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.command()(evaluate)
 app.command()(predict)
 app.command()(serve)
 app.command()(deploy)
+app.command()(ui)
 
 
 def _print_version(value: bool) -> None:

@@ -5,6 +5,7 @@ Everything the tool writes lives under ``UPVOTE_DATA_DIR``:
     datasets/   pulled Hacker News datasets (Parquet)
     models/     the model registry (one folder per version, ``latest`` points at the newest)
     logs/       prediction logs of the service
+    mlflow/     the default MLflow tracking store (mlflow.db) and its artifacts
 """
 
 from functools import lru_cache
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
     # timeout covers a whole pull's single COPY, so it is long; a locked table fails fast.
     pg_lock_timeout: float = Field(default=30.0, ge=0)
     pg_statement_timeout: float = Field(default=3600.0, ge=0)
+    # MLflow tracking of `upvote train`, `upvote embed train` and `upvote tune` (tracking/). Off:
+    # UPVOTE_TRACKING=0. The store: UPVOTE_TRACKING_URI or MLflow's own MLFLOW_TRACKING_URI (a
+    # server, or a database URL such as postgresql+psycopg://...); default: SQLite under data_dir.
+    tracking: bool = True
+    tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("UPVOTE_TRACKING_URI", "MLFLOW_TRACKING_URI")
+    )
 
     @property
     def datasets_dir(self) -> Path:
@@ -40,6 +48,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
 
     @property
     def logs_dir(self) -> Path:

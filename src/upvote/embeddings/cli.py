@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +23,8 @@ from upvote.embeddings.vectors import KeyedVectors
 from upvote.embeddings.vocab import EmptyVocabularyError
 from upvote.redact import redact
 from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE
+from upvote.tracking.client import Tracking
+from upvote.tracking.runs import Curve, embedding_run
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -237,6 +240,10 @@ def train(
         fail("under torchrun use --tokenizer word (each rank would train its own SentencePiece)")
     created = _Created(out)
     out.mkdir(parents=True, exist_ok=True)
+    # MLflow connects in the background while the corpus is encoded (rank 0 alone logs)
+    tracking = Tracking("upvote-embed", say=_say) if rank == 0 else None
+    started, clock = time.time(), time.perf_counter()
+    seconds: dict[str, float] = {}
     # under torchrun every rank encodes its own copy (deterministic, so identical): no shared
     # file system or barrier needed before the process group exists
     encoded_dir = out / "corpus" / f"rank{rank}" if distributed else out / "corpus"
@@ -260,6 +267,7 @@ def train(
                 max_vocab=params.max_vocab,
                 tokenize=tokenize,
             )
+        seconds["encode"] = time.perf_counter() - clock
         console.print(
             f"{encoded.n_tokens:,} tokens, {len(encoded.vocab):,} words in the vocabulary"
         )
@@ -273,7 +281,10 @@ def train(
                     world, model_parallel or world, params, len(encoded.vocab), local
                 ):
                     console.print(line, soft_wrap=True, highlight=False)
-            with ProgressBar(rank == 0, encoded.n_tokens * params.epochs) as progress:
+            curve = Curve()
+            with ProgressBar(
+                [rank == 0, curve], encoded.n_tokens * params.epochs
+            ) as progress:  # fmt: skip
                 stats = train_distributed(
                     encoded, params, out, progress if rank == 0 else None,
                     model_parallel=model_parallel, resume=resume,
@@ -290,8 +301,18 @@ def train(
                     f"wrote {out / 'vectors.txt'} and {out / 'vectors.npz'} "
                     f"({len(encoded.vocab):,} x {params.vector_size})"
                 )
+                seconds["train"] = time.perf_counter() - clock - seconds["encode"]
+                run = embedding_run(
+                    params.to_dict() | {"world_size": world}, out, redact(corpus, corpus),
+                    tokenizer.value, _sizes(encoded), seconds, curve, started,
+                )  # fmt: skip
+                _report(tracking, run)
             return
-        vectors = train_vectors(encoded, params, checkpoint_dir=out, resume=resume, progress=True)
+        curve = Curve()
+        vectors = train_vectors(
+            encoded, params, checkpoint_dir=out, resume=resume, progress=[True, curve]
+        )
+        seconds["train"] = time.perf_counter() - clock - seconds["encode"]
     except typer.Exit:  # a _fail above (click's Exit is a RuntimeError: catch it first)
         created.remove()
         raise
@@ -301,7 +322,28 @@ def train(
     vectors.save_word2vec_format(out / "vectors.txt")
     vectors.save(out / "vectors.npz")
     (out / "params.json").write_text(json.dumps(params.to_dict(), indent=2))
+    seconds["write"] = time.perf_counter() - clock - seconds["encode"] - seconds["train"]
     console.print(f"wrote {out / 'vectors.txt'} ({len(vectors):,} x {vectors.vector_size})")
+    run = embedding_run(
+        params.to_dict(), out, redact(corpus, corpus), tokenizer.value, _sizes(encoded),
+        seconds, curve, started,
+    )  # fmt: skip
+    _report(tracking, run)
+
+
+def _say(message: str) -> None:
+    console.print(message, soft_wrap=True, highlight=False)
+
+
+def _sizes(encoded: EncodedCorpus) -> dict[str, float]:
+    return {"tokens": encoded.n_tokens, "vocabulary": len(encoded.vocab)}
+
+
+def _report(tracking: Tracking | None, run) -> None:
+    """Log the run in MLflow; say where (or, once, why not)."""
+    run_id = tracking.log_run(run) if tracking is not None else None
+    if run_id is not None:
+        _say(f"tracked: MLflow run {run_id} in {tracking.where} (browse: upvote ui)")
 
 
 def load_vectors(path: Path) -> KeyedVectors:

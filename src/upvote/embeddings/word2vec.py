@@ -66,8 +66,8 @@ def train(
 
     corpus: an iterable of token lists (re-iterable, like gensim `sentences`), a text file path
     (text8 style), or an EncodedCorpus. checkpoint_dir: where a checkpoint is written after every
-    epoch; resume=True continues from it. progress: True for a progress bar, or a callback
-    (words done, mean loss).
+    epoch; resume=True continues from it. progress: True for a progress bar, a callback
+    (words done, mean loss), or a list of both.
     """
     params = _resolve_params(params, overrides)
     with tempfile.TemporaryDirectory(prefix="upvote-corpus-") as workdir:

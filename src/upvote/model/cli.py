@@ -67,6 +67,7 @@ def train(
     from upvote.model.train import TrainOptions, quick_options
     from upvote.model.train import train as run_training
     from upvote.settings import get_settings
+    from upvote.tracking.client import Tracking
 
     def given(**values):
         return {k: v for k, v in values.items() if v is not None}
@@ -137,8 +138,10 @@ def train(
                 "(run without --if-stale to train anyway)"
             )
             return
-    typer.echo(f"training on {describe_source()}")
-    start = time.perf_counter()
+    source = describe_source()
+    typer.echo(f"training on {source}")
+    tracking = Tracking("upvote-train", say=typer.echo)  # connects while training runs
+    start, started = time.perf_counter(), time.time()
     try:
         bundle, results = run_training(options, log=typer.echo)
     except (ValueError, FileExistsError) as err:
@@ -146,6 +149,21 @@ def train(
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
+    _track(tracking, bundle, results, source, started)
+
+
+def _track(tracking, bundle: Path, results: dict, source: str, started: float) -> None:
+    """Log the training in MLflow and mirror the new version (said once if tracking is off)."""
+    from upvote.tracking.mirror import mirror_version
+    from upvote.tracking.runs import log_training
+
+    metadata = json.loads((bundle / "metadata.json").read_text())
+    run_id = log_training(tracking, metadata, results, bundle, source, started)
+    if run_id is None:
+        return
+    ours = results["ours"]
+    mirror_version(tracking, bundle, run_id, {k: ours[k] for k in ("spearman", "log_r2")})
+    typer.echo(f"tracked: MLflow run {run_id} in {tracking.where} (browse: upvote ui)")
 
 
 def _current_model(options) -> str | None:

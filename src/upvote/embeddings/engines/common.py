@@ -34,12 +34,16 @@ class ProgressBar:
     """A Progress callback that forwards to a user's callback and/or draws a rich progress bar
     with words/s and the running loss.
 
-    progress: True for the bar, a callable to forward to, False for neither.
+    progress: True for the bar, a callable to forward to, False for neither, or a list of these
+    (``[True, recorder]``: the bar on screen and the loss curve for experiment tracking).
     """
 
-    def __init__(self, progress: bool | Progress, total: int, completed: int = 0) -> None:
-        self.user = progress if callable(progress) else None
-        self.show = progress is True
+    def __init__(
+        self, progress: bool | Progress | list[bool | Progress], total: int, completed: int = 0
+    ) -> None:
+        wanted = progress if isinstance(progress, list) else [progress]
+        self.users = [p for p in wanted if callable(p)]
+        self.show = any(p is True for p in wanted)
         self.total, self.completed = total, completed
 
     def __enter__(self) -> Progress:
@@ -65,8 +69,8 @@ class ProgressBar:
 
     def _update(self, words: int, loss: float) -> None:
         self.words += words
-        if self.user is not None:
-            self.user(words, loss)
+        for user in self.users:
+            user(words, loss)
         if self.show:
             wps = self.words / max(time.perf_counter() - self.t0, 1e-9)
             self.bar.update(self.task, advance=words, wps=f"{wps / 1e3:,.0f}k", loss=loss)
