@@ -55,7 +55,8 @@ def test_a_quick_train_logs_its_run_nested_embedding_run_and_registry_version(
     assert params["max_rows"] == "300" and params["model"] == "mlp"
     assert params["data_snapshot"] == metadata["data_snapshot"]
     assert params["code_version"] == metadata["code_version"]
-    assert json.loads(params["regressor.hidden"]) == list(metadata["options"]["regressor"]["hidden"])
+    hidden = metadata["options"]["regressor"]["hidden"]
+    assert json.loads(params["regressor.hidden"]) == list(hidden)
     assert tags["upvote.version"] == bundle.name and tags["upvote.rows"] == "unbiased"
     assert tags["upvote.bundle"] == str(bundle)
     # test metrics equal the bundle's; one loss value per epoch
@@ -101,7 +102,9 @@ def test_tracking_off_or_unreachable_store_trains_anyway_and_says_so_once(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("UPVOTE_TRACKING", "1")
-    monkeypatch.setenv("UPVOTE_TRACKING_URI", f"postgresql+psycopg://u:s3cr3t-pw@127.0.0.1:{port}/x")
+    monkeypatch.setenv(
+        "UPVOTE_TRACKING_URI", f"postgresql+psycopg://u:s3cr3t-pw@127.0.0.1:{port}/x"
+    )
     get_settings.cache_clear()
     down = CliRunner().invoke(app, QUICK)
     assert down.exit_code == 0, down.output
@@ -122,9 +125,9 @@ def test_a_postgresql_tracking_store(monkeypatch, tmp_path):
         assert "tracked: MLflow run" in trained.output
         run, _ = only_run(client_for(uri), "upvote-train")
         assert run.data.metrics["test.ours.spearman"] == pytest.approx(
-            json.loads(
-                (get_settings().models_dir / "latest" / "metadata.json").read_text()
-            )["metrics"]["ours"]["spearman"]
+            json.loads((get_settings().models_dir / "latest" / "metadata.json").read_text())[
+                "metrics"
+            ]["ours"]["spearman"]
         )
         assert client_for(uri).search_model_versions("name = 'upvote'")
     finally:
