@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("UPVOTE_TRACKING_URI", "MLFLOW_TRACKING_URI")
     )
+    tracking_artifacts: str | None = None  # artifact root of new experiments (default: data_dir)
 
     @property
     def datasets_dir(self) -> Path:

@@ -130,6 +130,9 @@ def test_a_postgresql_tracking_store(monkeypatch, tmp_path):
             ]["ours"]["spearman"]
         )
         assert client_for(uri).search_model_versions("name = 'upvote'")
+        # the artifacts sit under the data folder, not in the folder the command ran from
+        assert run.info.artifact_uri.startswith((get_settings().mlflow_dir).resolve().as_uri())
+        assert not Path("mlruns").exists()
     finally:
         server.stop()
 

@@ -41,9 +41,12 @@ def store_uri(settings: Settings) -> str:
 
 
 def artifact_root(settings: Settings, experiment: str = "") -> str | None:
-    """Where a new experiment keeps its files: beside the default store, one folder per
-    experiment; a configured store (a server) decides for itself."""
-    if settings.tracking_uri:
+    """Where a new experiment keeps its files, one folder per experiment: the configured root
+    (a folder or bucket every machine reaches), else the data folder; a tracking server decides
+    for itself. Never MLflow's default, ``./mlruns`` in whatever folder the command ran from."""
+    if settings.tracking_artifacts:
+        return f"{settings.tracking_artifacts.rstrip('/')}/{experiment}"
+    if store_uri(settings).startswith(("http://", "https://", "databricks")):
         return None
     return (settings.mlflow_dir / "artifacts" / experiment).resolve().as_uri()
 
