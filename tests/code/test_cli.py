@@ -7,7 +7,7 @@ from upvote import __version__
 from upvote.cli import app
 from upvote.data.dataset import default_dataset_dir, load_stories
 from upvote.data.schema import UNBIASED, UNFILTERED
-from upvote.model.bundle import list_versions
+from upvote.model.registry import list_versions
 
 
 def test_version_flag_prints_package_version():

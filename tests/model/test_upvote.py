@@ -20,15 +20,10 @@ from upvote.cli import app
 from upvote.data.dataset import load_stories
 from upvote.data.schema import UNBIASED
 from upvote.embeddings.params import Word2VecParams
-from upvote.model.bundle import (
-    OUTPUT_COLUMNS,
-    ModelNotFoundError,
-    list_versions,
-    load_model,
-    publish,
-)
+from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError
 from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.inference import INFER_BATCH, RegressorConfig
+from upvote.model.registry import list_versions, load_model, publish
 from upvote.model.regressor import calibrate_reach, fit, to_numpy
 from upvote.model.splits import prepare_data
 from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, train
@@ -132,7 +127,7 @@ def test_predicting_imports_neither_torch_nor_scikit_learn(trained):
     """The service's memory and start-up: a bundle of the default kind is numpy arrays."""
     code = f"""
 import sys
-from upvote.model.bundle import load_model
+from upvote.model.registry import load_model
 model = load_model({trained[1].name!r}, registry_dir={str(trained[1].parent)!r})
 model.predict_records([{{"title": "Show HN: a tiny database", "url": "https://x.dev"}}])
 model.explain("Show HN: a tiny database")

@@ -152,7 +152,8 @@ def _current_model(options) -> str | None:
     """The latest model's version if it was trained on today's data snapshot with this code and
     these options (``upvote train --if-stale`` then has nothing to do), else None."""
     from upvote.data.dataset import load_stories
-    from upvote.model.bundle import ModelNotFoundError, resolve_version
+    from upvote.model.bundle import ModelNotFoundError
+    from upvote.model.registry import resolve_version
     from upvote.model.splits import prepare_data
     from upvote.model.train import code_version
 
@@ -176,8 +177,9 @@ def evaluate(
 ) -> None:
     """Re-evaluate a bundle on its time-based test split; rewrite its report."""
     from upvote.data.dataset import load_stories
-    from upvote.model.bundle import ModelNotFoundError, load_model, resolve_version
+    from upvote.model.bundle import ModelNotFoundError
     from upvote.model.history import HistoryConfig
+    from upvote.model.registry import load_model, resolve_version
     from upvote.model.splits import prepare_data, split_features
     from upvote.model.train import evaluate as run_evaluation
 
@@ -221,7 +223,8 @@ def predict(
     model: str = typer.Option("latest", "--model", "-m", help="Model version (default: latest)."),
 ) -> None:
     """Predict scores for a file of stories (title required; url, by, time optional)."""
-    from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model
+    from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError
+    from upvote.model.registry import load_model
 
     try:
         check_output(output)

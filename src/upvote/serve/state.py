@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from upvote.model.bundle import UpvoteModel, load_model
+from upvote.model.bundle import UpvoteModel
+from upvote.model.registry import load_model
 
 log = logging.getLogger(__name__)
 
