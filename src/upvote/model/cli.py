@@ -56,6 +56,12 @@ def train(
         "--if-stale",
         help="Train only if the latest model was trained on other data, code or options.",
     ),
+    promote: bool = typer.Option(
+        False,
+        "--promote",
+        help="Make the model the champion, which `upvote serve` serves (a registry's first model "
+        "is anyway); with --if-stale, the current model if no training is needed.",
+    ),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
 
@@ -136,6 +142,8 @@ def train(
                 f"model {current} is current (same data, code and options): not retraining "
                 "(run without --if-stale to train anyway)"
             )
+            if promote:
+                _make_champion(current)
             return
     typer.echo(f"training on {describe_source()}")
     start = time.perf_counter()
@@ -146,6 +154,20 @@ def train(
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
+    if promote:
+        _make_champion(bundle.name)
+
+
+def _make_champion(version: str) -> None:
+    """``--promote``: ``upvote models promote VERSION`` unless VERSION is the champion already (a
+    registry's first model is made champion by ``publish``; it is no error to ask again)."""
+    from upvote.model.registry import CHAMPION, alias_target
+    from upvote.model.registry_cli import promote_command
+
+    if alias_target(CHAMPION) == version:
+        typer.echo(f"champion: {version}")
+    else:
+        promote_command(version, reason="upvote train --promote")
 
 
 def _current_model(options) -> str | None:

@@ -44,7 +44,7 @@ from upvote.model.bundle import ModelNotFoundError, UpvoteModel
 from upvote.settings import get_settings
 
 LATEST, CHAMPION, CHALLENGER = "latest", "champion", "challenger"
-ALIASES = (LATEST, CHAMPION, CHALLENGER)
+ALIASES = (CHAMPION, CHALLENGER, LATEST)
 LOG = "promotions.jsonl"
 LOCK = ".aliases.lock"
 
