@@ -22,13 +22,14 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 ## Train the default model on the data (the shipped HN sample until you pull your own) unless the
-## latest model is current, then serve it on http://127.0.0.1:8000. `make retrain` trains anyway.
+## latest model is current, make it the champion, then serve it on http://127.0.0.1:8000.
+## `make retrain` trains anyway (and promotes: a running service switches to it by itself).
 run: install
-	$(BIN)/upvote train --if-stale
+	$(BIN)/upvote train --if-stale --promote
 	$(BIN)/upvote serve --host 127.0.0.1 --port 8000
 
 retrain: install
-	$(BIN)/upvote train
+	$(BIN)/upvote train --promote
 
 ## Lint, format check, the docs site and the whole test suite
 test: install-dev

@@ -3,7 +3,8 @@
 Everything the tool writes lives under ``UPVOTE_DATA_DIR``:
 
     datasets/   pulled Hacker News datasets (Parquet)
-    models/     the model registry (one folder per version, ``latest`` points at the newest)
+    models/     the model registry (one folder per version; ``latest``, ``champion`` and
+                ``challenger`` link to versions: model/registry.py)
     logs/       prediction logs of the service
     mlflow/     the default MLflow tracking store (mlflow.db) and its artifacts
 """
@@ -28,6 +29,7 @@ class Settings(BaseSettings):
     )
     log_dir: Path | None = None  # prediction logs; default: <data_dir>/logs
     admin_token: str | None = None  # protects POST /admin/reload
+    user: str | None = None  # who promotes models, in the registry's log; default: login name
     seed: int = 0
     # PostgreSQL session limits of a pull or an SQL corpus, in seconds (0: none). The statement
     # timeout covers a whole pull's single COPY, so it is long; a locked table fails fast.

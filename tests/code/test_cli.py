@@ -7,7 +7,7 @@ from upvote import __version__
 from upvote.cli import app
 from upvote.data.dataset import default_dataset_dir, load_stories
 from upvote.data.schema import UNBIASED, UNFILTERED
-from upvote.model.bundle import list_versions
+from upvote.model.registry import aliases, list_versions
 
 
 def test_version_flag_prints_package_version():
@@ -20,7 +20,7 @@ def test_python_dash_m_runs_the_cli():
     out = subprocess.run(
         [sys.executable, "-m", "upvote", "--help"], capture_output=True, text=True, check=True
     )
-    for group in ("data", "tokenizer", "embed", "train", "evaluate", "predict", "serve"):
+    for group in ("data", "tokenizer", "embed", "models", "train", "evaluate", "predict", "serve"):
         assert group in out.stdout
 
 
@@ -63,9 +63,14 @@ def test_train_if_stale_reuses_a_current_model_and_retrains_when_the_data_change
     assert f"model {list_versions()[0]} is current" in again.output
     assert "training on" not in again.output and len(list_versions()) == 1
 
-    other_options = runner.invoke(app, [*quick, "--dim", "8"])
+    first_version = list_versions()[0]
+    assert aliases()["champion"] == first_version  # a registry's first model is its champion
+    other_options = runner.invoke(app, [*quick, "--dim", "8", "--promote"])
     assert other_options.exit_code == 0, other_options.output
     assert "training on" in other_options.output
+    second = aliases()["champion"]
+    assert second == aliases()["latest"] != first_version
+    assert f"champion: {second} (was {first_version})" in other_options.output
 
     stories = load_stories()
     mine = stories[stories["selection"].isin(UNBIASED) & stories["time"].notna()].tail(300)

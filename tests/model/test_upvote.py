@@ -20,15 +20,10 @@ from upvote.cli import app
 from upvote.data.dataset import load_stories
 from upvote.data.schema import UNBIASED
 from upvote.embeddings.params import Word2VecParams
-from upvote.model.bundle import (
-    OUTPUT_COLUMNS,
-    ModelNotFoundError,
-    list_versions,
-    load_model,
-    publish,
-)
+from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError
 from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.inference import INFER_BATCH, RegressorConfig
+from upvote.model.registry import LOCK, list_versions, load_model, publish
 from upvote.model.regressor import calibrate_reach, fit, to_numpy
 from upvote.model.splits import prepare_data
 from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, train
@@ -90,7 +85,8 @@ def test_pipeline_publishes_a_complete_bundle(trained):
     report = bundle / "report"
     for name in ("report.md", "report.html", "calibration.png", "coverage.png", "loss_curves.png"):
         assert (report / name).stat().st_size > 0, name
-    assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    hidden = [p.name for p in bundle.parent.iterdir() if p.name.startswith(".")]
+    assert hidden == [LOCK]  # no staging folder or temporary link left, only the registry's lock
     # the constant is the train mean: its log RMSE is at least the test standard deviation
     test = prepare_data(load_stories(), max_rows=SMALL.max_rows).test
     y = np.log1p(test["score"].astype(float).clip(lower=0))
@@ -132,7 +128,7 @@ def test_predicting_imports_neither_torch_nor_scikit_learn(trained):
     """The service's memory and start-up: a bundle of the default kind is numpy arrays."""
     code = f"""
 import sys
-from upvote.model.bundle import load_model
+from upvote.model.registry import load_model
 model = load_model({trained[1].name!r}, registry_dir={str(trained[1].parent)!r})
 model.predict_records([{{"title": "Show HN: a tiny database", "url": "https://x.dev"}}])
 model.explain("Show HN: a tiny database")

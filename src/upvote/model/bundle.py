@@ -1,4 +1,4 @@
-"""A trained model as one folder (a *bundle*) and the registry of bundles.
+"""A trained model as one folder (a *bundle*): its files, how it is written and read.
 
     <models_dir>/<version>/
         tokenizer/            SentencePiece model
@@ -11,17 +11,15 @@
         metadata.json         metrics, data snapshot id, code version, training options
         scores.npy            training stories' scores (for ``percentile``)
         report/               evaluation report (Markdown, HTML, PNG)
-    <models_dir>/latest       symbolic link to the newest version's folder (relative)
 
-A bundle is written into a hidden staging folder and renamed into place, and ``latest`` is replaced
-with ``os.replace``: a reader (the service) never sees a half-written model. Loading a bundle of
-the default kind imports neither torch nor scikit-learn (the service's memory and start-up).
+The folder is the whole model: the registry (``registry.py``: versions, the ``latest``,
+``champion`` and ``challenger`` links, promotions) only names and points at such folders. Loading
+a bundle of the default kind imports neither torch nor scikit-learn (the service's memory and
+start-up).
 """
 
 import json
 import math
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +41,6 @@ from upvote.model.metadata import (
     utc_times,
 )
 from upvote.model.text_score import TextScore
-from upvote.settings import get_settings
 from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
 if TYPE_CHECKING:
@@ -304,74 +301,3 @@ class UpvoteModel:
             reach_offset=config.get("reach_offset", 0.0),
             dense_mean=config.get("dense_mean"),
         )
-
-
-# -- registry -------------------------------------------------------------------------------
-def registry(registry_dir: str | Path | None = None) -> Path:
-    return Path(registry_dir) if registry_dir else get_settings().models_dir
-
-
-def list_versions(registry_dir: str | Path | None = None) -> list[str]:
-    root = registry(registry_dir)
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / "model.json").is_file()
-    )
-
-
-def resolve_version(version: str = "latest", registry_dir: str | Path | None = None) -> Path:
-    """The bundle folder of ``version`` ("latest" follows the ``latest`` link; a plain-text
-    ``latest`` holding a version name, as older registries have, is read too)."""
-    root = registry(registry_dir)
-    if version == "latest":
-        pointer = root / "latest"
-        if pointer.is_symlink():
-            version = os.readlink(pointer)
-        elif (pointer / "model.json").is_file():  # a copy that followed the link (cp -r)
-            return pointer
-        elif pointer.is_file():
-            version = pointer.read_text().strip()
-        else:
-            raise ModelNotFoundError(f"no model trained yet in {root}: run `upvote train` first")
-    directory = root / version
-    if not version or "/" in version or version.startswith(".") or not directory.is_dir():
-        known = ", ".join(list_versions(root)) or "none"
-        raise ModelNotFoundError(f"unknown model version {version!r} in {root} (known: {known})")
-    return directory
-
-
-def load_model(version: str = "latest", registry_dir: str | Path | None = None) -> UpvoteModel:
-    """Load a bundle from the registry: the newest by default."""
-    directory = resolve_version(version, registry_dir)
-    return UpvoteModel.load(directory, version=directory.name)
-
-
-def publish(
-    model: UpvoteModel,
-    version: str,
-    registry_dir: str | Path | None = None,
-    extra: dict[str, Path] | None = None,
-) -> Path:
-    """Write ``model`` (+ ``extra`` folders: the report) as ``version``; point latest at it."""
-    root = registry(registry_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / version
-    if final.exists():
-        raise FileExistsError(f"model version {version} already exists in {root}")
-    staging = root / f".staging-{version}-{os.getpid()}"
-    try:
-        model.version = version
-        model.save(staging)
-        for name, source in (extra or {}).items():
-            shutil.copytree(source, staging / name)
-        os.rename(staging, final)  # atomic on one file system
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    pointer = root / f".latest-{os.getpid()}"
-    pointer.unlink(missing_ok=True)
-    os.symlink(version, pointer)  # relative: the registry folder can move
-    os.replace(pointer, root / "latest")  # atomic: a reader sees the old or the new link
-    return final

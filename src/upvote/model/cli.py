@@ -56,6 +56,12 @@ def train(
         "--if-stale",
         help="Train only if the latest model was trained on other data, code or options.",
     ),
+    promote: bool = typer.Option(
+        False,
+        "--promote",
+        help="Make the model the champion, which `upvote serve` serves (a registry's first model "
+        "is anyway); with --if-stale, the current model if no training is needed.",
+    ),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
 
@@ -137,6 +143,8 @@ def train(
                 f"model {current} is current (same data, code and options): not retraining "
                 "(run without --if-stale to train anyway)"
             )
+            if promote:
+                _make_champion(current)
             return
     source = describe_source()
     typer.echo(f"training on {source}")
@@ -150,11 +158,15 @@ def train(
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
     _track(tracking, bundle, results, source, started)
+    if promote:
+        _make_champion(bundle.name)
 
 
 def _track(tracking, bundle: Path, results: dict, source: str, started: float) -> None:
-    """Log the training in MLflow and mirror the new version (said once if tracking is off)."""
-    from upvote.tracking.mirror import mirror_version
+    """Log the training in MLflow and mirror the new version and the aliases (said once if
+    tracking is off)."""
+    from upvote.model.registry_cli import mlflow_aliases
+    from upvote.tracking.mirror import mirror_aliases, mirror_version
     from upvote.tracking.runs import log_training
 
     metadata = json.loads((bundle / "metadata.json").read_text())
@@ -163,14 +175,28 @@ def _track(tracking, bundle: Path, results: dict, source: str, started: float) -
         return
     ours = results["ours"]
     mirror_version(tracking, bundle, run_id, {k: ours[k] for k in ("spearman", "log_r2")})
+    mirror_aliases(tracking, mlflow_aliases())  # publish made it challenger (or champion)
     typer.echo(f"tracked: MLflow run {run_id} in {tracking.where} (browse: upvote ui)")
+
+
+def _make_champion(version: str) -> None:
+    """``--promote``: ``upvote models promote VERSION`` unless VERSION is the champion already (a
+    registry's first model is made champion by ``publish``; it is no error to ask again)."""
+    from upvote.model.registry import CHAMPION, alias_target
+    from upvote.model.registry_cli import promote_command
+
+    if alias_target(CHAMPION) == version:
+        typer.echo(f"champion: {version}")
+    else:
+        promote_command(version, reason="upvote train --promote")
 
 
 def _current_model(options) -> str | None:
     """The latest model's version if it was trained on today's data snapshot with this code and
     these options (``upvote train --if-stale`` then has nothing to do), else None."""
     from upvote.data.dataset import load_stories
-    from upvote.model.bundle import ModelNotFoundError, resolve_version
+    from upvote.model.bundle import ModelNotFoundError
+    from upvote.model.registry import resolve_version
     from upvote.model.splits import prepare_data
     from upvote.model.train import code_version
 
@@ -194,8 +220,9 @@ def evaluate(
 ) -> None:
     """Re-evaluate a bundle on its time-based test split; rewrite its report."""
     from upvote.data.dataset import load_stories
-    from upvote.model.bundle import ModelNotFoundError, load_model, resolve_version
+    from upvote.model.bundle import ModelNotFoundError
     from upvote.model.history import HistoryConfig
+    from upvote.model.registry import load_model, resolve_version
     from upvote.model.splits import prepare_data, split_features
     from upvote.model.train import evaluate as run_evaluation
 
@@ -239,7 +266,8 @@ def predict(
     model: str = typer.Option("latest", "--model", "-m", help="Model version (default: latest)."),
 ) -> None:
     """Predict scores for a file of stories (title required; url, by, time optional)."""
-    from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError, load_model
+    from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError
+    from upvote.model.registry import load_model
 
     try:
         check_output(output)

@@ -24,7 +24,7 @@ from upvote.data.schema import UNBIASED
 from upvote.embeddings.corpus import iter_documents
 from upvote.embeddings.params import Word2VecParams
 from upvote.model import baselines
-from upvote.model.bundle import UpvoteModel, publish
+from upvote.model.bundle import UpvoteModel
 from upvote.model.evaluate import (
     bootstrap_intervals,
     decile_calibration,
@@ -36,6 +36,7 @@ from upvote.model.evaluate import (
 from upvote.model.features import FeatureConfig
 from upvote.model.history import HistoryConfig
 from upvote.model.inference import RegressorConfig
+from upvote.model.registry import publish
 from upvote.model.regressor import calibrate_quantiles, calibrate_reach, fit, to_numpy
 from upvote.model.report import write_report
 from upvote.model.splits import Data, SplitFeatures, prepare_data, split_features

@@ -59,9 +59,11 @@ async def lifespan(app: FastAPI):
         state.holder.load(state.settings.model_version)
     except Exception as error:  # keep running: 503 until a model is found (state.py)
         log.error("no model loaded at start-up: %s", error)
+    state.holder.watch(state.settings.alias_poll_seconds)  # follow champion when it moves
     flusher = asyncio.create_task(flush_every(state.predlog, FLUSH_SECONDS))
     yield
     flusher.cancel()
+    state.holder.stop_watching()
     state.predlog.close()  # never raises: a full disk at shutdown is counted and logged
 
 

@@ -13,7 +13,9 @@ def serve(
     ),
     port: int = typer.Option(8000, min=1, max=65535, envvar="UPVOTE_PORT", help="TCP port."),
     model_version: str = typer.Option(
-        None, help="Registry version to serve (default: UPVOTE_MODEL_VERSION, else latest)."
+        None,
+        help="Registry version or alias to serve; an alias is followed when it moves "
+        "(default: UPVOTE_MODEL_VERSION, else champion).",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:

@@ -5,13 +5,16 @@ All come from the environment (or ``.env``) with the ``UPVOTE_`` prefix, e.g.
 ``UPVOTE_MAX_BATCH=500``.
 """
 
+from pydantic import Field
+
 from upvote.settings import Settings
 
 
 class ServeSettings(Settings):
     release: str | None = None  # the image/build being served (set by the Dockerfile), for /health
-    model_version: str = "latest"  # which registry version to serve at start-up
+    model_version: str = "champion"  # a registry version, or an alias followed while serving
     model_retry_seconds: float = 5.0  # while no model is loaded, how often to look for one
+    alias_poll_seconds: float = Field(default=2.0, ge=0)  # how often to read the alias; 0: never
     max_batch: int = 256  # stories per POST /predict; bigger batches get a 422
     max_title_chars: int = 300  # HN caps titles at 80; 300 leaves room without allowing abuse
     log_max_bytes: int = 10_000_000  # prediction log file size before it is rotated

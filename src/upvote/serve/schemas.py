@@ -168,7 +168,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 class ReloadIn(Strict):
-    version: str = "latest"
+    version: str | None = None  # default: what the service is configured to serve (champion)
 
 
 class ReloadOut(BaseModel):

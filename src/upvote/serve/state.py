@@ -7,6 +7,12 @@ in-flight requests finish on the old model and the next ones get the new one.
 A service started before any model was trained looks for one again (at most every
 ``RETRY_SECONDS``) whenever a request needs it, so ``upvote train`` after ``upvote serve`` is
 enough: no restart and no ``/admin/reload``.
+
+A service that serves an alias (``champion`` by default; ``challenger``, ``latest``) follows it:
+a thread reads the alias's link every ``alias_poll_seconds`` (one ``readlink``) and, when it
+names another version, loads that one the same way as a reload. A version that fails is logged
+and not tried again until the link moves once more; the old model keeps serving. A reload to
+some other version (``/admin/reload``) holds until the alias next moves.
 """
 
 import gc
@@ -16,7 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from upvote.model.bundle import UpvoteModel, load_model
+from upvote.model.bundle import UpvoteModel
+from upvote.model.registry import ALIASES, CHAMPION, alias_target, load_model
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +45,17 @@ class ModelNotLoaded(RuntimeError):
 
 class ModelHolder:
     def __init__(
-        self, models_dir: Path, version: str = "latest", retry_seconds: float = RETRY_SECONDS
+        self, models_dir: Path, version: str = CHAMPION, retry_seconds: float = RETRY_SECONDS
     ) -> None:
         self.models_dir = models_dir
-        self.version = version  # what to look for while none is loaded
+        self.version = version  # what to serve: an alias is followed (``watch``)
         self.retry_seconds = retry_seconds
         self._model: UpvoteModel | None = None
         self._reload_lock = threading.Lock()  # one reload at a time; readers never wait
         self._next_try = 0.0  # monotonic time of the next look for a model while none is loaded
         self._last_error = ""
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def model(self) -> UpvoteModel:
@@ -82,11 +91,12 @@ class ModelHolder:
             self._reload_lock.release()
         return self._model
 
-    def load(self, version: str = "latest") -> tuple[str | None, str]:
-        """Load ``version`` fully, check it answers, then swap it in; on any error keep the old."""
+    def load(self, version: str | None = None) -> tuple[str | None, str]:
+        """Load ``version`` (default: the one configured) fully, check it answers, then swap it
+        in; on any error keep the old."""
         with self._reload_lock:
             try:
-                return self._swap_in(version)
+                return self._swap_in(version or self.version)
             except Exception as error:
                 self._last_error = str(error)
                 if self._model is None:
@@ -112,3 +122,49 @@ class ModelHolder:
         gc.freeze()
         log.info("serving model %s (was %s)", new.version, previous)
         return previous, new.version
+
+    def watch(self, poll_seconds: float) -> None:
+        """Follow the configured alias in a daemon thread (the app's lifespan starts and stops
+        it); nothing to follow for a pinned version or with ``poll_seconds`` 0."""
+        if poll_seconds <= 0 or self.version not in ALIASES or self._watcher is not None:
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._follow, args=(poll_seconds,), name="upvote-alias-watch", daemon=True
+        )
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        """Stop the thread of ``watch`` (after the load it may be doing)."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+
+    def _follow(self, poll_seconds: float) -> None:
+        serving = self._model
+        seen = serving.version if serving is not None else None  # the target last acted on
+        while not self._stop.wait(poll_seconds):
+            try:
+                target = alias_target(self.version, self.models_dir)
+            except OSError as error:  # an unreadable registry: keep serving, look again later
+                if str(error) != self._last_error:
+                    log.warning("cannot read the %s link: %s", self.version, error)
+                self._last_error = str(error)
+                continue
+            if target is None or target == seen:
+                continue
+            seen = target  # tried once per move of the link: a broken version is not retried
+            serving = self._model
+            if serving is not None and serving.version == target:
+                continue
+            try:
+                self.load(target)
+            except Exception as error:
+                log.error(
+                    "%s now names %s, which is refused; still serving %s: %s",
+                    self.version,
+                    target,
+                    serving.version if serving is not None else "no model",
+                    error,
+                )

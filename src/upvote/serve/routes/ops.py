@@ -68,13 +68,14 @@ def reload(
     body: Annotated[ReloadIn | None, Depends(json_body(ReloadIn, optional=True))],
     holder: Holder,
 ) -> ReloadOut:
-    """Load a registry version (``latest`` by default) and swap it in once it works.
+    """Load a registry version (by default the configured one, ``champion``) and swap it in
+    once it works.
 
     Needs ``Authorization: Bearer <UPVOTE_ADMIN_TOKEN>``; without a configured token reloads
     are disabled. The token is checked before the body is read. A bundle that fails to load or
     to score is refused: the old model stays.
     """
-    wanted = (body or ReloadIn()).version
+    wanted = (body or ReloadIn()).version or holder.version
     try:
         previous, new = holder.load(wanted)
     except Exception as error:

@@ -1,0 +1,90 @@
+"""Take the MLflow UI screenshot of docs/experiments.md with headless Chromium.
+
+    python scripts/mlflow_screenshot.py [--out docs/img/mlflow-runs.png]
+
+Trains a few quick models (and one default one) into a temporary UPVOTE_DATA_DIR, so that the
+runs table has something to compare, starts `upvote ui`'s server on a free local port and saves a
+picture of the runs of the experiment ``upvote-train``.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+RUNS = [  # (label, extra options of `upvote train`)
+    ("default", []),
+    ("quick", ["--quick"]),
+    ("quick, ridge", ["--quick", "--model", "ridge"]),
+    ("quick, dim 16", ["--quick", "--dim", "16"]),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 60.0) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return json.load(answer)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/img/mlflow-runs.png"))
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="upvote-shot-"))
+    env = os.environ | {"UPVOTE_DATA_DIR": str(data_dir)}
+    for label, options in RUNS:
+        print(f"training ({label}) ...", flush=True)
+        command = [sys.executable, "-m", "upvote", "train", *options]
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "upvote", "ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        found = wait_for(f"{base}/ajax-api/2.0/mlflow/experiments/search?max_results=10")
+        experiment = next(e for e in found["experiments"] if e["name"] == "upvote-train")
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page(viewport={"width": 1500, "height": 850})
+            page.goto(f"{base}/#/experiments/{experiment['experiment_id']}")
+            page.get_by_text("train 2", exact=False).first.wait_for(timeout=60_000)
+            time.sleep(2)  # charts and columns settle
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(args.out))
+            browser.close()
+        print(f"wrote {args.out}")
+    finally:
+        ui.terminate()
+        ui.wait(10)
+
+
+if __name__ == "__main__":
+    main()
