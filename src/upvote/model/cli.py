@@ -154,7 +154,7 @@ def _current_model(options) -> str | None:
     from upvote.data.dataset import load_stories
     from upvote.model.bundle import ModelNotFoundError, resolve_version
     from upvote.model.splits import prepare_data
-    from upvote.model.train import code_version
+    from upvote.version import code_version
 
     try:
         bundle = resolve_version("latest")
