@@ -5,6 +5,7 @@ import typer
 from upvote.data.cli import app as data_app
 from upvote.embeddings.cli import app as embed_app
 from upvote.model.cli import evaluate, predict, train
+from upvote.model.tune_cli import tune
 from upvote.serve.cli import deploy, serve
 from upvote.tokenizer.cli import app as tokenizer_app
 from upvote.version import __version__
@@ -18,6 +19,7 @@ app.add_typer(data_app, name="data", help="Pull, clean, split and describe HN st
 app.add_typer(tokenizer_app, name="tokenizer", help="Train and apply SentencePiece tokenizers.")
 app.add_typer(embed_app, name="embed", help="Train and evaluate word2vec embeddings.")
 app.command()(train)
+app.command()(tune)
 app.command()(evaluate)
 app.command()(predict)
 app.command()(serve)

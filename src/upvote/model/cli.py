@@ -56,6 +56,10 @@ def train(
         "--if-stale",
         help="Train only if the latest model was trained on other data, code or options.",
     ),
+    params: str = typer.Option(
+        None,
+        help="Start from tuned options: 'best' (study 'upvote') or a best.json of `upvote tune`.",
+    ),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
 
@@ -66,11 +70,19 @@ def train(
     from upvote.model.inference import ACTIVATIONS
     from upvote.model.train import TrainOptions, quick_options
     from upvote.model.train import train as run_training
+    from upvote.model.tune import load_params
     from upvote.settings import get_settings
 
     def given(**values):
         return {k: v for k, v in values.items() if v is not None}
 
+    defaults = TrainOptions()
+    if params is not None:  # `upvote tune`'s options replace the defaults; given options win
+        try:
+            defaults = load_params(params)
+        except ValueError as err:
+            fail(f"--params {err}")
+        seed = defaults.regressor.seed if seed is None else seed
     seed = get_settings().seed if seed is None else seed
     widths = None
     if hidden is not None:
@@ -88,7 +100,6 @@ def train(
     for path in corpus or []:
         if not path.is_file():
             raise typer.BadParameter(f"{path}: no such file", param_hint="--corpus")
-    defaults = TrainOptions()
     options = replace(
         defaults,
         **given(
