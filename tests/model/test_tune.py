@@ -4,6 +4,7 @@ on the quick budget, and `upvote train --params` retraining the best trial."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from upvote.cli import app
-from upvote.model.train import TrainOptions
+from upvote.model.train import TrainOptions, build, quick_options
 from upvote.model.tune import default_storage, study_dir, tune
 from upvote.model.tune_report import importances, write_report
 from upvote.settings import get_settings
@@ -181,3 +182,15 @@ def test_optuna_is_imported_only_when_tuning():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_on_epoch_sees_every_epoch_and_a_diverged_fit_is_a_value_error():
+    """What the pruner reads, and what makes a diverged trial fail instead of ending the study."""
+    options = quick_options(TrainOptions(max_rows=2000))
+    epochs = []
+    built = build(options, on_epoch=lambda *seen: epochs.append(seen), log=lambda _: None)
+    assert epochs == [(h["epoch"], h["valid_mse"]) for h in built.history] and len(epochs) >= 2
+    wild = replace(options, regressor=replace(options.regressor, lr=1e10))
+    with pytest.raises(ValueError, match=r"diverged \(validation MSE nan\): lower the lr"):
+        build(wild, log=lambda _: None)
