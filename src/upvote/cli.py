@@ -6,6 +6,7 @@ from upvote.data.cli import app as data_app
 from upvote.embeddings.cli import app as embed_app
 from upvote.model.cli import evaluate, predict, train
 from upvote.model.registry_cli import app as models_app
+from upvote.model.tune_cli import tune
 from upvote.serve.cli import deploy, serve
 from upvote.tokenizer.cli import app as tokenizer_app
 from upvote.tracking.cli import ui
@@ -21,6 +22,7 @@ app.add_typer(tokenizer_app, name="tokenizer", help="Train and apply SentencePie
 app.add_typer(embed_app, name="embed", help="Train and evaluate word2vec embeddings.")
 app.add_typer(models_app, name="models", help="Model versions; promote or roll back the champion.")
 app.command()(train)
+app.command()(tune)
 app.command()(evaluate)
 app.command()(predict)
 app.command()(serve)

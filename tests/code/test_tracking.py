@@ -180,3 +180,27 @@ def test_upvote_ui_serves_the_runs(isolated_data_dir):
     finally:
         ui.terminate()
         ui.wait(10)
+
+
+def test_promote_and_rollback_are_mirrored_to_mlflow_aliases(isolated_data_dir):
+    runner = CliRunner()
+    for _ in range(2):
+        trained = runner.invoke(app, QUICK)
+        assert trained.exit_code == 0, trained.output
+    client = client_for(f"sqlite:///{isolated_data_dir / 'mlflow' / 'mlflow.db'}")
+    number = {
+        v.tags["upvote.version"]: v.version for v in client.search_model_versions("name = 'upvote'")
+    }
+    first, second = sorted(number)
+
+    def mlflow_aliases() -> dict[str, str]:
+        found = client.get_registered_model("upvote").aliases
+        return {alias: str(version) for alias, version in found.items()}
+
+    assert mlflow_aliases() == {"champion": number[first], "challenger": number[second]}
+    promoted = runner.invoke(app, ["models", "promote", second, "--reason", "better"])
+    assert promoted.exit_code == 0, promoted.output
+    assert mlflow_aliases() == {"champion": number[second]}  # no longer a challenger
+    rolled = runner.invoke(app, ["models", "rollback", "--reason", "worse live"])
+    assert rolled.exit_code == 0, rolled.output
+    assert mlflow_aliases() == {"champion": number[first]}

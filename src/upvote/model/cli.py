@@ -62,6 +62,10 @@ def train(
         help="Make the model the champion, which `upvote serve` serves (a registry's first model "
         "is anyway); with --if-stale, the current model if no training is needed.",
     ),
+    params: str = typer.Option(
+        None,
+        help="Start from tuned options: 'best' (study 'upvote') or a best.json of `upvote tune`.",
+    ),
 ) -> None:
     """Train the upvote model on the pulled dataset (or the shipped sample) and publish it.
 
@@ -72,12 +76,20 @@ def train(
     from upvote.model.inference import ACTIVATIONS
     from upvote.model.train import TrainOptions, quick_options
     from upvote.model.train import train as run_training
+    from upvote.model.tune import load_params
     from upvote.settings import get_settings
     from upvote.tracking.client import Tracking
 
     def given(**values):
         return {k: v for k, v in values.items() if v is not None}
 
+    defaults = TrainOptions()
+    if params is not None:  # `upvote tune`'s options replace the defaults; given options win
+        try:
+            defaults = load_params(params)
+        except ValueError as err:
+            fail(f"--params {err}")
+        seed = defaults.regressor.seed if seed is None else seed
     seed = get_settings().seed if seed is None else seed
     widths = None
     if hidden is not None:
@@ -95,7 +107,6 @@ def train(
     for path in corpus or []:
         if not path.is_file():
             raise typer.BadParameter(f"{path}: no such file", param_hint="--corpus")
-    defaults = TrainOptions()
     options = replace(
         defaults,
         **given(
@@ -198,7 +209,7 @@ def _current_model(options) -> str | None:
     from upvote.model.bundle import ModelNotFoundError
     from upvote.model.registry import resolve_version
     from upvote.model.splits import prepare_data
-    from upvote.model.train import code_version
+    from upvote.version import code_version
 
     try:
         bundle = resolve_version("latest")

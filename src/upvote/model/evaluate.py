@@ -98,3 +98,27 @@ def reach_metrics(y_log: np.ndarray, pred_log: np.ndarray, thresholds=(10, 100))
         out[f"auc_{t}"] = auc(hit, pred_log)
         out[f"n_{t}"] = int(hit.sum())
     return out
+
+
+VALID_KEYS = ("spearman", "log_r2", "log_rmse")
+SUMMARY_KEYS = (
+    "validation",
+    "ours",
+    "title_only",
+    "metadata_only",
+    "tfidf_ridge",
+    "tfidf_metadata_ridge",
+    "gbm",
+    "constant",
+    "coverage",
+    "reach",
+    "beats_constant",
+    "beats_tfidf",
+    "beats_best_baseline",
+    "best_baseline",
+)
+
+
+def summary(results: dict) -> dict:
+    """The results a bundle's metadata keeps (the report has the rest)."""
+    return {k: results[k] for k in SUMMARY_KEYS}

@@ -5,6 +5,7 @@
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,8 +131,13 @@ def fit(
     config: RegressorConfig,
     train: tuple[Features, np.ndarray],
     valid: tuple[Features, np.ndarray],
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """AdamW on the training rows; keep the weights of the epoch with the best validation MSE."""
+    """AdamW on the training rows; keep the weights of the epoch with the best validation MSE.
+
+    ``on_epoch(epoch, valid_mse)`` runs after each epoch; whatever it raises stops training and
+    propagates (``upvote tune`` prunes a trial that is worse than its peers so far this way).
+    """
 
     start = time.perf_counter()
     # One intra-op thread: these batches are small, and on a shared 2-core machine two threads
@@ -171,6 +177,8 @@ def fit(
                 "valid_mse": valid_mse,
             }
         )
+        if on_epoch is not None:
+            on_epoch(epoch, valid_mse)
         if valid_mse < best - 1e-5:
             best, best_state, stale, result.best_epoch = (
                 valid_mse,
@@ -182,6 +190,8 @@ def fit(
             stale += 1
             if stale >= config.patience:
                 break
+    if best_state is None:  # every epoch NaN or inf: there is no best epoch to keep
+        raise ValueError(f"the regressor diverged (validation MSE {valid_mse}): lower the lr")
     net.load_state_dict(best_state)
     net.eval()
     result.seconds = time.perf_counter() - start

@@ -221,7 +221,7 @@ def render_markdown(results: dict, plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_html(markdown: str, plots: list[str]) -> str:
+def render_html(markdown: str, plots: list[str], title: str = "Upvote model report") -> str:
     """A dependency-free HTML page: tables as <table>, images inline, the rest as paragraphs."""
     body, table = [], []
     for line in [*markdown.splitlines(), ""]:
@@ -255,6 +255,6 @@ def render_html(markdown: str, plots: list[str]) -> str:
         "img{max-width:100%}"
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Upvote model report</title>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
     )

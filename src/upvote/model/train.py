@@ -8,13 +8,13 @@ off by default).
 """
 
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,12 +26,14 @@ from upvote.embeddings.params import Word2VecParams
 from upvote.model import baselines
 from upvote.model.bundle import UpvoteModel
 from upvote.model.evaluate import (
+    VALID_KEYS,
     bootstrap_intervals,
     decile_calibration,
     interval_coverage,
     log_target,
     reach_metrics,
     regression_metrics,
+    summary,
 )
 from upvote.model.features import FeatureConfig
 from upvote.model.history import HistoryConfig
@@ -41,7 +43,7 @@ from upvote.model.regressor import calibrate_quantiles, calibrate_reach, fit, to
 from upvote.model.report import write_report
 from upvote.model.splits import Data, SplitFeatures, prepare_data, split_features
 from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE, SentencePieceTokenizer
-from upvote.version import __version__
+from upvote.version import code_version
 
 
 @dataclass
@@ -65,6 +67,20 @@ class TrainOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainOptions":
+        """The inverse of ``to_dict`` (JSON lists back to tuples): a trial of ``upvote tune``
+        retrains exactly. An unknown or missing key raises TypeError or KeyError."""
+        return cls(
+            **d
+            | {
+                "word2vec": Word2VecParams(**d["word2vec"]),
+                "features": FeatureConfig(**d["features"]),
+                "history": HistoryConfig(**d["history"]),
+                "regressor": RegressorConfig.from_dict(d["regressor"]),
+            }
+        )
 
 
 def quick_options(options: TrainOptions) -> TrainOptions:
@@ -110,21 +126,6 @@ class Corpus:
             yield from corpus
 
 
-def code_version() -> str:
-    """upvote's version + the git commit of the source tree when there is one."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
-
-
 def fit_model(
     tokenizer: SentencePieceTokenizer,
     vectors,
@@ -134,14 +135,16 @@ def fit_model(
     history: HistoryConfig | None = None,
     split: SplitFeatures | None = None,
     kind: str = "mlp",
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[UpvoteModel, list[dict], int, SplitFeatures]:
-    """Featurize, fit the model of ``kind``, shift the quantile heads on the validation split."""
+    """Featurize, fit the model of ``kind``, shift the quantile heads on the validation split
+    (``on_epoch``: see ``regressor.fit``; the other kinds have no epochs)."""
     split = split or split_features(tokenizer, vectors, features, data, history)
     y_train, y_valid = log_target(data.train["score"]), log_target(data.valid["score"])
     train_, valid_ = (split.train, y_train), (split.valid, y_valid)
     epochs, best_epoch = [], 0
     if kind == "mlp":
-        result = fit(vectors.vectors, features, regressor, train_, valid_)
+        result = fit(vectors.vectors, features, regressor, train_, valid_, on_epoch)
         fitted, epochs, best_epoch = to_numpy(result.net), result.history, result.best_epoch
     elif kind == "ridge":
         fitted = baselines.fit_ridge(train_, valid_, metadata=True, reach=regressor.reach)
@@ -300,19 +303,33 @@ def corpus_titles(stories: pd.DataFrame, data: Data, only_train: bool = False) -
     return stories.loc[older, "title"].dropna().tolist()
 
 
-def train(
+class Built(NamedTuple):
+    """What ``build`` fitted: ``train`` evaluates and publishes it, ``upvote tune`` scores it."""
+
+    options: TrainOptions  # as fitted (``rows="all"`` turns the selection feature on)
+    model: UpvoteModel
+    data: Data
+    split: SplitFeatures
+    history: list[dict]  # per regressor epoch: train_loss, train_mse, valid_mse
+    best_epoch: int
+    timings: dict[str, float]  # seconds per stage
+
+
+def build(
     options: TrainOptions | None = None,
-    registry_dir: str | Path | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] = print,
-) -> tuple[Path, dict]:
-    """Run the whole pipeline and publish the bundle; returns (bundle folder, results)."""
+) -> Built:
+    """Data -> tokenizer -> word2vec -> fitted model, without the evaluation (the costly part:
+    more seeds, ablations, baselines) and without writing anything. ``on_epoch`` goes to the
+    regressor's ``fit``."""
     from upvote.embeddings.word2vec import train as train_word2vec  # numba: only when training
 
     options = options or TrainOptions()
     if options.rows == "all" and not options.features.selection:
         options = replace(options, features=replace(options.features, selection=True))
     timings: dict[str, float] = {}
-    start = clock = time.perf_counter()
+    clock = time.perf_counter()
 
     def step(name: str) -> None:
         nonlocal clock
@@ -344,8 +361,20 @@ def train(
         data,
         options.history,
         kind=options.model,
+        on_epoch=on_epoch,
     )
     step("regressor")
+    return Built(options, model, data, split, history, best_epoch, timings)
+
+
+def train(
+    options: TrainOptions | None = None,
+    registry_dir: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, dict]:
+    """Run the whole pipeline and publish the bundle; returns (bundle folder, results)."""
+    start = time.perf_counter()
+    options, model, data, split, history, best_epoch, timings = build(options, log=log)
     version = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{data.snapshot[:6]}"
     model.version = version
     model.metadata = {
@@ -361,33 +390,12 @@ def train(
     }
     with tempfile.TemporaryDirectory(prefix="upvote-report-") as tmp:
         os.chmod(tmp, 0o755)  # copied into the bundle as it is: readable like the rest
+        clock = time.perf_counter()
         results = evaluate(model, data, split, Path(tmp), seeds=options.seeds, log=log)
-        step("evaluation")
+        timings["evaluation"] = round(time.perf_counter() - clock, 2)
+        log(f"  evaluation: {timings['evaluation']:.1f} s")
         timings["total"] = round(time.perf_counter() - start, 2)
-        model.metadata |= {"metrics": _summary(results), "timings": timings}
+        model.metadata |= {"metrics": summary(results), "timings": timings}
         bundle = publish(model, version, registry_dir, extra={"report": Path(tmp)})
     results["report"] = str(bundle / "report" / "report.html")
     return bundle, results
-
-
-VALID_KEYS = ("spearman", "log_r2", "log_rmse")
-SUMMARY_KEYS = (
-    "validation",
-    "ours",
-    "title_only",
-    "metadata_only",
-    "tfidf_ridge",
-    "tfidf_metadata_ridge",
-    "gbm",
-    "constant",
-    "coverage",
-    "reach",
-    "beats_constant",
-    "beats_tfidf",
-    "beats_best_baseline",
-    "best_baseline",
-)
-
-
-def _summary(results: dict) -> dict:
-    return {k: results[k] for k in SUMMARY_KEYS}
