@@ -75,6 +75,31 @@ def test_tune_records_the_study_best_json_and_report(tuned):
     assert "<td>pruned</td>" in report and report.count("<td>complete</td>") >= 1
 
 
+def test_the_study_and_every_trial_are_mlflow_runs(tuned):
+    mlflow = pytest.importorskip("mlflow", reason="tracking needs the mlops extra")
+    data_dir, output, study = tuned
+    uri = f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("upvote-tune").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [p.info.run_name for p in parents] == ["study upvote"]
+    parent = parents[0]
+    assert f"tracked: MLflow run {parent.info.run_id}" in output
+    assert parent.data.metrics["best_valid_mse"] == pytest.approx(study.best_value)
+    assert parent.data.metrics["trials.pruned"] >= 1
+    files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"best.json", "report.html", "history.png"} <= files
+    trials = {r.data.tags["optuna.trial"]: r for r in runs if r is not parent}
+    assert len(trials) == len(study.trials)
+    for trial in study.trials:
+        run = trials[str(trial.number)]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["optuna.state"] == trial.state.name
+        curve = client.get_metric_history(run.info.run_id, "epoch.valid_mse")
+        assert [(m.step, m.value) for m in curve] == sorted(trial.intermediate_values.items())
+        assert run.data.params["search.regressor.lr"] == str(trial.params["regressor.lr"])
+
+
 def test_train_with_params_best_retrains_the_best_trial(tuned, monkeypatch):
     data_dir, _, _ = tuned
     monkeypatch.setenv("UPVOTE_DATA_DIR", str(data_dir))

@@ -36,7 +36,10 @@ def tune(
     """
     from dataclasses import replace
 
-    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        from sqlalchemy.exc import SQLAlchemyError  # comes with Optuna
+    except ImportError:
+        fail("upvote tune needs Optuna: pip install 'upvote[mlops]'")
 
     from upvote.model.train import TrainOptions
     from upvote.model.tune import STUDY_NAME, study_dir, write_best
@@ -44,6 +47,8 @@ def tune(
     from upvote.model.tune_report import write_report
     from upvote.redact import redact
     from upvote.settings import get_settings
+    from upvote.tracking.client import RunRecord, Tracking
+    from upvote.tracking.runs import study_summary, trial_run
 
     if not STUDY_NAME.fullmatch(study):
         message = f"{study!r}: letters, digits, '_', '.' and '-' only (it names a folder)"
@@ -57,6 +62,21 @@ def tune(
     )
     if trials is None and timeout is None:
         trials = TRIALS_WITHOUT_LIMIT
+    # the study is an MLflow run and every trial a run nested in it (tracking/runs.py)
+    tracking = Tracking("upvote-tune", say=typer.echo)
+    where = redact(storage or "default")
+    search = {"trials": trials, "timeout": timeout, "jobs": jobs, "quick": quick, "seed": seed}
+    study_run = RunRecord(
+        name=f"study {study}",
+        params=search | {"max_rows": max_rows, "storage": where},
+        tags={"optuna.study": study},
+    )
+    parent = tracking.open_run(study_run)
+
+    def track_trial(trial) -> None:
+        if parent is not None:
+            tracking.log_run(trial_run(trial, study), parent=parent)
+
     try:
         found = run_tuning(
             base,
@@ -68,15 +88,24 @@ def tune(
             seed=seed,
             quick=quick,
             log=typer.echo,
+            on_trial_end=track_trial,
         )
     except (SQLAlchemyError, ImportError) as err:
         first = redact(str(err), storage).splitlines()[0]
-        fail(f"--storage {redact(storage or 'default')}: {first}")
+        if parent is not None:
+            tracking.finish_run(parent, replace(study_run, failed=True))
+        fail(f"--storage {where}: {first}")
     report = write_report(found, study_dir(study))
     typer.echo(f"report: {report}")
     try:
         best = write_best(found)
     except ValueError as err:
         fail(str(err))
+    finally:
+        if parent is not None:
+            metrics, files = study_summary(found, study_dir(study))
+            tracking.finish_run(parent, replace(study_run, metrics=metrics, artifacts=files))
     typer.echo(f"best trial {found.best_trial.number}: validation MSE {found.best_value:.4f}")
     typer.echo(f"best options: {best} (`upvote train --params {best}`)")
+    if parent is not None:
+        typer.echo(f"tracked: MLflow run {parent} in {tracking.where} (browse: upvote ui)")

@@ -118,8 +118,9 @@ class Tracking:
         self._error: str | None = None
         self._said = False
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         if not self.settings.tracking:
-            self._error = "UPVOTE_TRACKING is off"
+            self._error = "UPVOTE_TRACKING=0"
             return
         self._thread = threading.Thread(target=self._connect, name="mlflow-connect", daemon=True)
         self._thread.start()
@@ -148,56 +149,75 @@ class Tracking:
                 )
             self.client = client
         except ImportError:
-            self._error = "MLflow is not installed: pip install 'upvote[mlops]'"
+            self._error = "MLflow is not installed (pip install 'upvote[mlops]')"
         except Exception as error:  # any store problem: tracking is off, training goes on
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            self._error = redact(f"{type(error).__name__}: {first_line[:300]}", self.uri)
+            message = redact(f"{type(error).__name__}: {first_line[:300]}", self.uri)
+            self._error = f"MLflow store {self.where} failed ({message})"
 
     def ready(self) -> bool:
         """True when runs can be logged; otherwise says why, once."""
         if self._thread is not None:
             self._thread.join(CONNECT_TIMEOUT)
             if self._thread.is_alive():
-                self._error = f"no answer in {CONNECT_TIMEOUT:g} s"
+                self._error = f"MLflow store {self.where}: no answer in {CONNECT_TIMEOUT:g} s"
         if self.client is not None and self._error is None:
             return True
         if not self._said:
             self._said = True
-            if self.settings.tracking:
-                self.say(f"tracking off: MLflow store {self.where} failed ({self._error})")
-            else:
-                self.say("tracking off (UPVOTE_TRACKING=0)")
+            self.say(f"tracking off: {self._error}")
         return False
 
     def log_run(self, record: RunRecord, parent: str | None = None) -> str | None:
         """Write ``record`` as a finished run (nested under run id ``parent``); its id, or None
         when tracking is off or the store failed (said once)."""
+        run_id = self.open_run(record, parent)
+        if run_id is None or not self.finish_run(run_id, record):
+            return None
+        return run_id
+
+    def open_run(self, record: RunRecord, parent: str | None = None) -> str | None:
+        """Create a running run with ``record``'s name, tags and parameters (a parent whose
+        children are logged while it runs, such as a tuning study); its id or None."""
+        return self._guarded(self._open, record, parent)
+
+    def finish_run(self, run_id: str, record: RunRecord) -> bool:
+        """Add ``record``'s metrics, curves and artifacts to run ``run_id`` and end it."""
+        return self._guarded(self._finish, run_id, record) is not None
+
+    def _guarded(self, write: Callable, *args):
         if not self.ready():
             return None
         try:
-            return self._write(record, parent)
-        except Exception as error:
-            self._error = redact(f"{type(error).__name__}: {str(error)[:300]}", self.uri)
+            with self._lock:  # trials end in several threads; one writer at a time
+                return write(*args)
+        except Exception as error:  # the store went away: say so once, training goes on
+            message = f"{type(error).__name__}: {str(error)[:300]}"
+            self._error = f"MLflow store {self.where} failed ({redact(message, self.uri)})"
             self.client, self._said = None, False
             self.ready()
             return None
 
-    def _write(self, record: RunRecord, parent: str | None) -> str:
-        from mlflow.entities import Metric, Param
+    def _open(self, record: RunRecord, parent: str | None) -> str:
+        from mlflow.entities import Param
 
-        client = self.client
         tags = dict(record.tags)
         if parent:
             tags["mlflow.parentRunId"] = parent
-        run = client.create_run(
-            self.experiment_id,
-            start_time=int(record.start * 1000),
-            tags=tags,
-            run_name=record.name,
+        run = self.client.create_run(
+            self.experiment_id, start_time=int(record.start * 1000), tags=tags, run_name=record.name
         )
         run_id = run.info.run_id
-        now = int(time.time() * 1000)
         params = [Param(_key(k), _param_value(v)) for k, v in flatten(record.params).items()]
+        for chunk in _chunks(params, BATCH_PARAMS):
+            self.client.log_batch(run_id, params=chunk)
+        return run_id
+
+    def _finish(self, run_id: str, record: RunRecord) -> bool:
+        from mlflow.entities import Metric
+
+        client = self.client
+        now = int(time.time() * 1000)
         metrics = [Metric(_key(k), v, now, 0) for k, v in record.metrics.items()]
         for name, points in record.series.items():
             metrics += [
@@ -205,8 +225,6 @@ class Tracking:
                 for step, v in points
                 if math.isfinite(v)
             ]
-        for chunk in _chunks(params, BATCH_PARAMS):
-            client.log_batch(run_id, params=chunk)
         for chunk in _chunks(metrics, BATCH_METRICS):
             client.log_batch(run_id, metrics=chunk)
         for path, folder in record.artifacts:
@@ -217,7 +235,7 @@ class Tracking:
         end = record.end or time.time()
         status = "FAILED" if record.failed else "FINISHED"
         client.set_terminated(run_id, status=status, end_time=int(end * 1000))
-        return run_id
+        return True
 
 
 def _key(name: str) -> str:

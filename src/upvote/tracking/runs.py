@@ -143,3 +143,43 @@ def embedding_run(
         artifacts=[(out / "params.json", None)],
         start=start,
     )
+
+
+def trial_run(trial, study: str) -> RunRecord:
+    """One Optuna trial of `upvote tune` (an ``optuna.trial.FrozenTrial``, read by attribute:
+    tracking does not import Optuna): its sampled values, the options they made, the validation
+    MSE per epoch (also for a pruned trial) and its outcome."""
+    state = trial.state.name  # COMPLETE, PRUNED or FAIL
+    metrics = {"valid_mse": float(trial.value)} if trial.value is not None else {}
+    metrics |= metric_values({"seconds": trial.user_attrs.get("timings", {})})
+    tags = {"optuna.study": study, "optuna.trial": str(trial.number), "optuna.state": state}
+    if "error" in trial.user_attrs:
+        tags["upvote.error"] = str(trial.user_attrs["error"])[:500]
+    start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+    end = trial.datetime_complete.timestamp() if trial.datetime_complete else None
+    return RunRecord(
+        name=f"trial {trial.number}",
+        params={"options": trial.user_attrs.get("options", {})}
+        | {f"search.{k}": v for k, v in trial.params.items()},
+        metrics=metrics,
+        series={"epoch.valid_mse": sorted(trial.intermediate_values.items())},
+        tags=tags,
+        start=start,
+        end=end,
+        failed=state == "FAIL",
+    )
+
+
+def study_summary(study, folder: Path) -> tuple[dict[str, float], list[tuple[Path, str | None]]]:
+    """The study run's closing metrics (best value, trials by outcome) and files (report,
+    best options) once the search ends."""
+    states = [t.state.name for t in study.trials]
+    outcomes = ("COMPLETE", "PRUNED", "FAIL")
+    metrics = {f"trials.{s.lower()}": float(states.count(s)) for s in outcomes}
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if complete:
+        metrics["best_valid_mse"] = float(study.best_value)
+        metrics["best_trial"] = float(study.best_trial.number)
+    files = [(folder / name, None) for name in ("best.json", "report.html")]
+    files += [(path, None) for path in sorted(folder.glob("*.png"))]
+    return metrics, files
