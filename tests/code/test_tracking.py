@@ -113,8 +113,27 @@ def test_tracking_off_or_unreachable_store_trains_anyway_and_says_so_once(
     assert len(list((isolated_data_dir / "models").glob("2*"))) == 2  # both trained
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_json(url: str, seconds: float = 90.0) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return json.load(answer)
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} did not answer in {seconds:g} s"
+            time.sleep(0.5)
+
+
 @pytest.mark.skipif(find_bin_dir() is None, reason="PostgreSQL binaries (initdb) not found")
-def test_a_postgresql_tracking_store(monkeypatch, tmp_path):
+def test_postgresql_stores_direct_and_behind_a_shared_tracking_server(monkeypatch, tmp_path):
+    """One machine writes to the database itself; many machines share an `mlflow server` whose
+    backend is that PostgreSQL and which proxies the artifacts."""
     server = PostgresServer.start()
     try:
         uri = server.clone("mlflow").replace("postgresql://", "postgresql+psycopg://")
@@ -124,15 +143,39 @@ def test_a_postgresql_tracking_store(monkeypatch, tmp_path):
         assert trained.exit_code == 0, trained.output
         assert "tracked: MLflow run" in trained.output
         run, _ = only_run(client_for(uri), "upvote-train")
-        assert run.data.metrics["test.ours.spearman"] == pytest.approx(
-            json.loads((get_settings().models_dir / "latest" / "metadata.json").read_text())[
-                "metrics"
-            ]["ours"]["spearman"]
-        )
+        metadata = json.loads((get_settings().models_dir / "latest" / "metadata.json").read_text())
+        spearman = metadata["metrics"]["ours"]["spearman"]
+        assert run.data.metrics["test.ours.spearman"] == pytest.approx(spearman)
         assert client_for(uri).search_model_versions("name = 'upvote'")
         # the artifacts sit under the data folder, not in the folder the command ran from
         assert run.info.artifact_uri.startswith((get_settings().mlflow_dir).resolve().as_uri())
         assert not Path("mlruns").exists()
+
+        port = free_port()
+        shared = server.clone("mlflow_shared").replace("postgresql://", "postgresql+psycopg://")
+        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", shared,
+                   "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", "1"]  # fmt: skip
+        tracking_server = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_json(f"{url}/ajax-api/2.0/mlflow/experiments/search?max_results=1")
+            monkeypatch.setenv("UPVOTE_TRACKING_URI", url)
+            get_settings.cache_clear()
+            trained = CliRunner().invoke(app, QUICK)
+            assert trained.exit_code == 0, trained.output
+            assert "tracked: MLflow run" in trained.output
+            run, _ = only_run(client_for(url), "upvote-train")
+            files = {a.path for a in client_for(url).list_artifacts(run.info.run_id, "report")}
+            assert "report/report.html" in files
+            assert list((tmp_path / "artifacts").rglob("report.html"))  # proxied by the server
+            # the server wrote to PostgreSQL: the run is in its database
+            assert only_run(client_for(shared), "upvote-train")[0].info.run_id == run.info.run_id
+        finally:
+            tracking_server.terminate()
+            tracking_server.wait(10)
     finally:
         server.stop()
 
@@ -159,23 +202,15 @@ def test_embed_train_logs_params_phases_and_the_loss_curve(isolated_data_dir, tm
 def test_upvote_ui_serves_the_runs(isolated_data_dir):
     trained = CliRunner().invoke(app, QUICK)
     assert trained.exit_code == 0, trained.output
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ui = subprocess.Popen(
         ui_command("127.0.0.1", port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as answer:
-                    names = {e["name"] for e in json.load(answer)["experiments"]}
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the MLflow UI did not start in 60 s"
-                time.sleep(0.5)
+        found = wait_for_json(
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10"
+        )
+        names = {e["name"] for e in found["experiments"]}
         assert "upvote-train" in names
     finally:
         ui.terminate()
@@ -189,7 +224,8 @@ def test_promote_and_rollback_are_mirrored_to_mlflow_aliases(isolated_data_dir):
         assert trained.exit_code == 0, trained.output
     client = client_for(f"sqlite:///{isolated_data_dir / 'mlflow' / 'mlflow.db'}")
     number = {
-        v.tags["upvote.version"]: v.version for v in client.search_model_versions("name = 'upvote'")
+        v.tags["upvote.version"]: str(v.version)
+        for v in client.search_model_versions("name = 'upvote'")
     }
     first, second = sorted(number)
 
