@@ -33,8 +33,8 @@ retrain: install
 
 ## Lint, format check, the docs site and the whole test suite
 test: install-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(MAKE) --no-print-directory docs
 	$(BIN)/pytest
 

@@ -4,7 +4,7 @@
 
 Trains a few quick models (and one default one) into a temporary UPVOTE_DATA_DIR, so that the
 runs table has something to compare, starts `upvote ui`'s server on a free local port and saves a
-picture of the runs of the experiment ``upvote-train``.
+picture of the runs of the experiment ``upvote-train`` side by side, charted by a metric.
 """
 
 import argparse
@@ -48,6 +48,7 @@ def wait_for(url: str, seconds: float = 60.0) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/img/mlflow-runs.png"))
+    parser.add_argument("--metric", default="spearman", help="Charts whose name holds this.")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="upvote-shot-"))
     env = os.environ | {"UPVOTE_DATA_DIR": str(data_dir)}
@@ -74,9 +75,16 @@ def main() -> None:
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
             page = browser.new_page(viewport={"width": 1500, "height": 850})
-            page.goto(f"{base}/#/experiments/{experiment['experiment_id']}")
+            runs = f"{base}/#/experiments/{experiment['experiment_id']}/runs"
+            page.goto(runs)
+            # MLflow 3 opens on its GenAI view; runs of model training are behind this switch
+            page.get_by_text("Model training", exact=True).first.click()
+            page.goto(runs)
             page.get_by_text("train 2", exact=False).first.wait_for(timeout=60_000)
-            time.sleep(2)  # charts and columns settle
+            page.get_by_label("Close").first.click()  # the assistant's side panel
+            page.goto(runs + "?compareRunsMode=CHART")
+            page.get_by_placeholder("Search metric charts").fill(args.metric)
+            time.sleep(5)  # the charts draw
             args.out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(args.out))
             browser.close()
