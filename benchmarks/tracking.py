@@ -5,10 +5,11 @@ time and memory now vs an earlier commit (the service must not pay for tracking 
 
 Train: pairs of whole `upvote train` processes on the shipped sample, alternating off/on, each in
 a fresh UPVOTE_DATA_DIR, once where "on" creates its SQLite store (a user's first run: the worst
-case) and once where the store exists (every later run). Serve: for this tree and for ``--before`` (checked out in a temporary git worktree), start
-`upvote serve` on one trained model several times, alternating, and time the start until /health
-answers; the server's resident memory after start-up and after 200 predictions. Prints ratios
-against the anchor measured in the same run (off, and ``--before``).
+case) and once where the store exists (every later run). Serve: for this tree and for
+``--before`` (checked out in a temporary git worktree), start `upvote serve` on one trained model
+several times, alternating, and time the start until /health answers; the server's resident
+memory after start-up and after 200 predictions. Prints ratios against the anchor measured in the
+same run (off, and ``--before``).
 """
 
 import argparse
