@@ -200,3 +200,28 @@ def read_file(path: Path) -> pd.DataFrame:
     df = read_table(path, as_text=True)
     df.index = pd.RangeIndex(1, len(df) + 1)
     return rename_aliases(df)
+
+
+def story_outcomes(dsn: str, ids: list[int], titles: list[str]) -> pd.DataFrame:
+    """The stories of ``hacker_news.items`` with one of these ids or titles, as they are now:
+    id, title, time (UTC) and score. `upvote monitor` reads the scores that settled after a
+    prediction was served; an incremental pull never re-reads a story it already has."""
+    query = sql.SQL(
+        'SELECT id, title, "time", score FROM hacker_news.items '
+        "WHERE type = 'story' AND (id = ANY(%s) OR title = ANY(%s))"
+    )
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise DataError(redact(f"cannot connect to {dsn}: {str(exc).strip()}", dsn)) from None
+    with conn, conn.cursor() as cursor:
+        try:
+            set_timeouts(conn)
+            cursor.execute(query, (list(ids), list(titles)))
+            rows = cursor.fetchall()
+        except psycopg.Error as exc:
+            why = timeout_message(exc) or str(exc).strip().splitlines()[0]
+            raise DataError(redact(f"query on {dsn} failed: {why}", dsn)) from None
+    frame = pd.DataFrame(rows, columns=["id", "title", "time", "score"])
+    frame["time"] = pd.to_datetime(frame["time"]).dt.tz_localize(None)
+    return frame

@@ -29,6 +29,7 @@ from upvote.model.bundle import UpvoteModel
 from upvote.serve.batching import MicroBatcher
 from upvote.serve.config import ServeSettings
 from upvote.serve.guards import BodyLimitMiddleware, ContainErrors
+from upvote.serve.live_gauges import LiveAccuracy
 from upvote.serve.metrics import Metrics, MetricsMiddleware
 from upvote.serve.predlog import FLUSH_SECONDS, PredictionLog
 from upvote.serve.routes import api, contract, ops, web
@@ -149,6 +150,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         settings.logs_dir, settings.log_max_bytes, settings.log_backups
     )
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(LiveAccuracy(settings.logs_dir))  # `upvote monitor`'s
     app.state.batcher = MicroBatcher(UpvoteModel.predict_records, max_batch=settings.max_batch)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ModelNotLoaded, model_not_loaded)

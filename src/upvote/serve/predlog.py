@@ -94,9 +94,15 @@ class PredictionLog:
         return self.directory / (f"{name}.{generation}" if generation else name)
 
     def append(
-        self, version: str, inputs: BaseModel | dict[str, Any], prediction: float, latency_ms: float
+        self,
+        version: str,
+        inputs: BaseModel | dict[str, Any],
+        prediction: float,
+        latency_ms: float,
+        interval: tuple[float, float] | None = None,
     ) -> None:
-        """Buffer one record. ``inputs`` is the validated request body (or a plain dict).
+        """Buffer one record. ``inputs`` is the validated request body (or a plain dict);
+        ``interval`` the predicted score's p10 and p90 (`upvote monitor` checks their coverage).
 
         The line is assembled from pre-serialized parts (pydantic's Rust ``model_dump_json`` for
         the input, a cached JSON string per version) rather than ``json.dumps`` of a nested dict:
@@ -109,9 +115,10 @@ class PredictionLog:
         version_json = self._version_json.get(version) or self._version_json.setdefault(
             version, json.dumps(version)
         )
+        extra = f', "Interval": [{interval[0]!r}, {interval[1]!r}]' if interval else ""
         line = (
             f'{{"Timestamp": "{datetime.now(UTC).isoformat()}", "Version": {version_json}, '
-            f'"Input": {inputs_json}, "Prediction": {float(prediction)!r}, '
+            f'"Input": {inputs_json}, "Prediction": {float(prediction)!r}{extra}, '
             f'"Latency": {round(latency_ms, 3)}}}\n'
         ).encode()
         with self._lock:

@@ -51,6 +51,13 @@ class Story(Strict):
     url: Text = None
     by: Text = None
     time: Timestamp = None
+    id: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="The story's Hacker News item id, when known: not read by the model, but "
+        "logged, so that `upvote monitor` can score the prediction against the final score.",
+    )
 
 
 class PredictIn(Strict):

@@ -68,7 +68,8 @@ def predict_batch(
     rows = score(model, metrics, [model_input(story) for story in body.stories])
     latency_ms = (time.perf_counter() - start) * 1000
     for story, row in zip(body.stories, rows, strict=True):
-        predlog.append(model.version, story, row.predicted_score, latency_ms / len(rows))
+        interval = (row.p10, row.p90)
+        predlog.append(model.version, story, row.predicted_score, latency_ms / len(rows), interval)
     return PredictOut(version=model.version, predictions=rows)
 
 
@@ -90,7 +91,8 @@ def explain(
     row = score(model, metrics, [features])[0]
     explanation = model.explain(features)
     details = model.describe(features)
-    predlog.append(model.version, story, row.predicted_score, (time.perf_counter() - start) * 1000)
+    latency_ms = (time.perf_counter() - start) * 1000
+    predlog.append(model.version, story, row.predicted_score, latency_ms, (row.p10, row.p90))
     return ExplainOut(
         version=model.version,
         prediction=row,

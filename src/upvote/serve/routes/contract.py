@@ -56,10 +56,12 @@ async def how_many_upvotes(request: Request) -> Response:
     state = request.app.state
     model = state.holder.model  # read once: a reload never swaps it mid-request
     story = {"title": body.title, "by": body.author, "time": body.timestamp}  # url: unknown
-    upvotes = (await state.batcher.predict(model, story))["predicted_score"]
+    predicted = await state.batcher.predict(model, story)
+    upvotes = predicted["predicted_score"]
     state.metrics.predictions.observe(upvotes)
     latency_ms = (time.perf_counter() - start) * 1000
-    state.predlog.append(model.version, body, upvotes, latency_ms)
+    interval = (predicted["p10"], predicted["p90"])
+    state.predlog.append(model.version, body, upvotes, latency_ms, interval)
     return json_response(HowManyUpvotesOut(upvotes=upvotes))
 
 

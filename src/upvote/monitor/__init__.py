@@ -1,0 +1,1 @@
+"""Watching the model in production: live accuracy against final scores, and drift."""
