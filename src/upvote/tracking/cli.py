@@ -7,7 +7,7 @@ import typer
 
 from upvote.console import fail
 from upvote.settings import get_settings
-from upvote.tracking.client import artifact_root, store_uri
+from upvote.tracking.client import artifact_root, quiet_environment, store_uri
 
 
 def ui_command(host: str, port: int) -> list[str]:
@@ -35,4 +35,5 @@ def ui(
         fail(f"no runs yet in {settings.mlflow_dir}: run `upvote train` first")
     typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
     command = ui_command(host, port)
+    quiet_environment()
     os.execv(command[0], command)  # the UI's own process: Ctrl-C and exit codes are its own

@@ -4,7 +4,7 @@ MLflow takes ~2 s to import and ~2 s more to create a fresh SQLite store, which 
 5% of a default `upvote train` that tracking may cost. So :class:`Tracking` connects in a
 background thread while the command works, and the command logs its runs at the end, in a few
 batched calls (a per-epoch ``log_metric`` would be one database commit per value). A store over
-HTTP is retried once, not for minutes (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, unless set).
+HTTP is retried once, not for minutes, and MLflow's telemetry is off (``quiet_environment``).
 
 Runs are written with ``MlflowClient`` and explicit run ids, not ``mlflow.start_run``: no global
 "active run", so a run cannot leak into another thread (the tuner runs trials in threads).
@@ -122,6 +122,7 @@ class Tracking:
         if not self.settings.tracking:
             self._error = "UPVOTE_TRACKING=0"
             return
+        quiet_environment()
         self._thread = threading.Thread(target=self._connect, name="mlflow-connect", daemon=True)
         self._thread.start()
 
@@ -131,8 +132,6 @@ class Tracking:
 
     def _connect(self) -> None:
         try:
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
             from mlflow import MlflowClient  # ~2 s: paid here, beside the command's work
 
             _quiet_mlflow()
@@ -250,6 +249,15 @@ def _param_value(value: object) -> str:
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def quiet_environment() -> None:
+    """Set before MLflow is imported, unless the user set them: a store over HTTP is retried
+    once rather than for minutes, and MLflow's usage telemetry (which reports to MLflow's
+    servers, and on a machine without internet waits for timeouts at exit) is off."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def _quiet_mlflow() -> None:
