@@ -160,3 +160,53 @@ def _naive_utc(values: pd.Series) -> pd.Series:
         values.where(numeric.isna()), utc=True, errors="coerce", format="ISO8601"
     )
     return as_seconds.fillna(as_text).dt.tz_localize(None)
+
+
+def outcomes_for(predictions: pd.DataFrame, source: str | None) -> pd.DataFrame:
+    """The stories the predictions may be about, with their scores as they are now: asked of
+    PostgreSQL (``source``: a DSN) by id and title, else read from the pulled dataset (whose
+    scores are as of the last pull)."""
+    from upvote.data.dataset import load_stories
+    from upvote.data.sources import is_postgres, story_outcomes
+
+    if source is not None and is_postgres(source):
+        ids = [int(i) for i in predictions["id"].dropna().unique()]
+        titles = [str(t) for t in predictions["title"].dropna().unique()]
+        return story_outcomes(source, ids, titles)
+    return load_stories(source)[["id", "title", "time", "score"]]
+
+
+def data_cutoffs(versions: Iterable[str]) -> dict[str, str | None]:
+    """Each model version's data cutoff, from its bundle (None when the bundle is gone: none of
+    its stories can then be recognized as seen in training, so all are scored)."""
+    from upvote.model.bundle import ModelNotFoundError
+    from upvote.model.registry import resolve_version
+
+    cutoffs: dict[str, str | None] = {}
+    for version in versions:
+        try:
+            metadata = json.loads((resolve_version(version) / "metadata.json").read_text())
+            cutoffs[version] = metadata.get("data_cutoff")
+        except (ModelNotFoundError, OSError, ValueError):
+            cutoffs[version] = None
+    return cutoffs
+
+
+def live_report(
+    log_dir: Path, source: str | None = None, versions: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Read the prediction logs, fetch the outcomes, score, and leave the summary for the
+    service's gauges; the per-day, per-version table."""
+    predictions = read_predictions(log_dir, versions)
+    if predictions.empty:
+        raise ValueError(f"no prediction logs in {log_dir}")
+    joined = match_outcomes(predictions, outcomes_for(predictions, source))
+    if joined.empty:
+        raise ValueError(
+            f"none of the {len(predictions)} logged predictions matches a story older than "
+            f"{SETTLE_HOURS:g} h with a score (yet)"
+        )
+    report = accuracy(joined, data_cutoffs(joined["version"].unique()))
+    report.attrs = {"predictions": len(predictions), "skipped": predictions.attrs["skipped"]}
+    write_summary(report, log_dir)
+    return report
