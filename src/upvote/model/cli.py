@@ -177,7 +177,6 @@ def _track(tracking, bundle: Path, results: dict, source: str, started: float) -
     """Log the training in MLflow and mirror the new version and the aliases (said once if
     tracking is off)."""
     from upvote.model.registry_cli import mlflow_aliases
-    from upvote.tracking.mirror import mirror_aliases, mirror_version
     from upvote.tracking.runs import log_training
 
     metadata = json.loads((bundle / "metadata.json").read_text())
@@ -185,8 +184,8 @@ def _track(tracking, bundle: Path, results: dict, source: str, started: float) -
     if run_id is None:
         return
     ours = results["ours"]
-    mirror_version(tracking, bundle, run_id, {k: ours[k] for k in ("spearman", "log_r2")})
-    mirror_aliases(tracking, mlflow_aliases())  # publish made it challenger (or champion)
+    tracking.mirror_version(bundle, run_id, {k: ours[k] for k in ("spearman", "log_r2")})
+    tracking.mirror_aliases(mlflow_aliases())  # publish made it challenger (or champion)
     typer.echo(f"tracked: MLflow run {run_id} in {tracking.where} (browse: upvote ui)")
 
 

@@ -45,9 +45,8 @@ def after_alias_change(event: dict) -> None:
     repaired by the next change, which copies every alias).
     """
     from upvote.tracking.client import Tracking
-    from upvote.tracking.mirror import mirror_aliases
 
-    if mirror_aliases(Tracking("upvote-train", say=typer.echo), mlflow_aliases()):
+    if Tracking("upvote-train", say=typer.echo).mirror_aliases(mlflow_aliases()):
         typer.echo(f"MLflow registry: {event['alias']} -> {event['version']}")
 
 

@@ -47,7 +47,8 @@ def tune(
     from upvote.model.tune_report import write_report
     from upvote.redact import redact
     from upvote.settings import get_settings
-    from upvote.tracking.client import RunRecord, Tracking
+    from upvote.tracking.client import Tracking
+    from upvote.tracking.records import RunRecord
     from upvote.tracking.runs import study_summary, trial_run
 
     if not STUDY_NAME.fullmatch(study):

@@ -7,7 +7,7 @@ import typer
 
 from upvote.console import fail
 from upvote.settings import get_settings
-from upvote.tracking.client import artifact_root, quiet_environment, store_uri
+from upvote.tracking.records import artifact_root, quiet_environment, store_uri
 
 
 def ui_command(host: str, port: int) -> list[str]:

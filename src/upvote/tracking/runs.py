@@ -13,7 +13,8 @@ stage (tokenizer + word2vec) is a nested run inside it.
 import time
 from pathlib import Path
 
-from upvote.tracking.client import RunRecord, Tracking, metric_values, system_metrics
+from upvote.tracking.client import Tracking
+from upvote.tracking.records import RunRecord, metric_values, system_metrics
 
 
 def git_commit(code_version: str) -> str:
