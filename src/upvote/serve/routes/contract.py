@@ -58,6 +58,7 @@ async def how_many_upvotes(request: Request) -> Response:
     story = {"title": body.title, "by": body.author, "time": body.timestamp}  # url: unknown
     upvotes = (await state.batcher.predict(model, story))["predicted_score"]
     state.metrics.predictions.observe(upvotes)
+    state.drift.record(model, story, upvotes)
     latency_ms = (time.perf_counter() - start) * 1000
     state.predlog.append(model.version, body, upvotes, latency_ms)
     return json_response(HowManyUpvotesOut(upvotes=upvotes))
