@@ -211,7 +211,10 @@ def story_values(
     }
 
 
-def _continuous(name: str, values: Sequence[float], rng: np.random.Generator) -> FeatureProfile:
+def continuous_feature(
+    name: str, values: Sequence[float], rng: np.random.Generator
+) -> FeatureProfile:
+    """``BINS`` quantile bins of ``values`` (fewer where quantiles tie) and a sorted sample."""
     data = np.asarray(values, dtype=np.float64)
     inner = np.quantile(data, np.arange(1, BINS) / BINS) if len(data) else np.zeros(0)
     edges = np.unique(inner)  # ties (many titles with no unknown piece) merge bins
@@ -221,7 +224,10 @@ def _continuous(name: str, values: Sequence[float], rng: np.random.Generator) ->
     return FeatureProfile(name, CONTINUOUS, props, len(data), edges.tolist(), [], np.sort(sample))
 
 
-def _categorical(name: str, values: Sequence[str], categories: Sequence[str]) -> FeatureProfile:
+def categorical_feature(
+    name: str, values: Sequence[str], categories: Sequence[str]
+) -> FeatureProfile:
+    """The share of ``values`` in each of ``categories`` (the last takes any other value)."""
     profile = FeatureProfile(name, CATEGORICAL, [], len(values), categories=list(categories))
     profile.props = profile.proportions(values).tolist()
     return profile
@@ -244,10 +250,10 @@ def build_profile(
     domains = [*top[:TOP_DOMAINS], NONE, OTHER]
     rng = np.random.default_rng(0)
     features = [
-        *(_continuous(name, values[name], rng) for name in CONTINUOUS_FEATURES),
-        _categorical("domain", values["domain"], domains),
-        _categorical("form", values["form"], [*FORMS, PLAIN]),
-        _categorical("hour", values["hour"], HOURS),
+        *(continuous_feature(name, values[name], rng) for name in CONTINUOUS_FEATURES),
+        categorical_feature("domain", values["domain"], domains),
+        categorical_feature("form", values["form"], [*FORMS, PLAIN]),
+        categorical_feature("hour", values["hour"], HOURS),
     ]
     source = f"{name + ': ' if name else ''}{len(stories)} stories"
     if isinstance(stories, pd.DataFrame) and "time" in stories.columns and len(stories):

@@ -62,12 +62,56 @@ class DriftReport:
     features: list[FeatureState]
 
 
+def measure(
+    model: UpvoteModel | None, items: list[tuple[Mapping[str, Any], float]], settings: ServeSettings
+) -> DriftReport:
+    """Drift of ``items`` ((story, predicted score) pairs, a window) against ``model``'s profile,
+    with the thresholds of ``settings``: what the service reports and ``upvote monitor`` prints."""
+    profile = model.profile if model is not None else None
+    head = {
+        "version": model.version if model is not None else None,
+        "reference": profile.source if profile is not None else None,
+        "window": len(items),
+        "window_size": settings.drift_window,
+        "min_stories": settings.drift_min_stories,
+    }
+    if profile is None:
+        status = NO_MODEL if model is None else NO_PROFILE
+        return DriftReport(status=status, features=[], **head)
+    stories = [story for story, _ in items]
+    values = story_values(model.featurizer, stories, [log1p_score(s) for _, s in items])
+    psi_threshold, ks_threshold = settings.drift_psi_threshold, settings.drift_ks_threshold
+    features = []
+    for drift in profile.compare(values):
+        continuous = drift.kind == CONTINUOUS
+        enough = drift.stories >= settings.drift_min_stories
+        psi = drift.psi if enough else None
+        ks = drift.ks if enough and continuous else None
+        alert = (psi is not None and psi > psi_threshold) or (ks is not None and ks > ks_threshold)
+        features.append(
+            FeatureState(
+                feature=drift.feature,
+                kind=drift.kind,
+                stories=drift.stories,
+                psi=psi,
+                ks=ks,
+                psi_threshold=psi_threshold,
+                ks_threshold=ks_threshold if continuous else None,
+                alert=alert,
+                status=DRIFT if alert else OK if enough else FEW,
+            )
+        )
+    if any(f.alert for f in features):
+        status = DRIFT
+    else:
+        status = OK if any(f.status == OK for f in features) else FEW
+    return DriftReport(status=status, features=features, **head)
+
+
 class DriftMonitor:
     def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings  # the window's size, the thresholds
         self.window_size = settings.drift_window
-        self.psi_threshold = settings.drift_psi_threshold
-        self.ks_threshold = settings.drift_ks_threshold
-        self.min_stories = settings.drift_min_stories
         # (model, its window) in one attribute: a swap replaces both at once for ``record``
         self._current: tuple[UpvoteModel | None, deque] = (None, deque(maxlen=self.window_size))
         self._lock = threading.Lock()  # one report computed at a time; ``record`` never takes it
@@ -77,6 +121,7 @@ class DriftMonitor:
     def reset(self, model: UpvoteModel) -> None:
         """Serve ``model``: a new, empty window against its profile."""
         self._current = (model, deque(maxlen=self.window_size))
+        self._alerting = set()  # the old model's alerts are not this one's
 
     def record(self, model: UpvoteModel, story: Mapping[str, Any], score: float) -> None:
         """Remember a story ``model`` scored ``score``. A request still finishing on the model
@@ -93,52 +138,10 @@ class DriftMonitor:
             if cached and cached[1] is model and time.monotonic() - cached[0] < CACHE_SECONDS:
                 return cached[2]
             items = list(window)  # a C-level copy: appends from other threads never tear it
-            report = self._compute(model, items)
+            report = measure(model, items, self.settings)
             self._log_alerts(report)
             self._cached = (time.monotonic(), model, report)
             return report
-
-    def _compute(self, model: UpvoteModel | None, items: list[tuple]) -> DriftReport:
-        profile = model.profile if model is not None else None
-        head = {
-            "version": model.version if model is not None else None,
-            "reference": profile.source if profile is not None else None,
-            "window": len(items),
-            "window_size": self.window_size,
-            "min_stories": self.min_stories,
-        }
-        if profile is None:
-            status = NO_MODEL if model is None else NO_PROFILE
-            return DriftReport(status=status, features=[], **head)
-        stories = [story for story, _ in items]
-        values = story_values(model.featurizer, stories, [log1p_score(s) for _, s in items])
-        features = []
-        for drift in profile.compare(values):
-            continuous = drift.kind == CONTINUOUS
-            enough = drift.stories >= self.min_stories
-            psi = drift.psi if enough else None
-            ks = drift.ks if enough and continuous else None
-            alert = (psi is not None and psi > self.psi_threshold) or (
-                ks is not None and ks > self.ks_threshold
-            )
-            features.append(
-                FeatureState(
-                    feature=drift.feature,
-                    kind=drift.kind,
-                    stories=drift.stories,
-                    psi=psi,
-                    ks=ks,
-                    psi_threshold=self.psi_threshold,
-                    ks_threshold=self.ks_threshold if continuous else None,
-                    alert=alert,
-                    status=DRIFT if alert else OK if enough else FEW,
-                )
-            )
-        if any(f.alert for f in features):
-            status = DRIFT
-        else:
-            status = OK if any(f.status == OK for f in features) else FEW
-        return DriftReport(status=status, features=features, **head)
 
     def _log_alerts(self, report: DriftReport) -> None:
         alerting = {f.feature: f for f in report.features if f.alert}

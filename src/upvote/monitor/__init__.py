@@ -1,0 +1,1 @@
+"""Watching a model in production: ``upvote monitor`` (drift of its inputs and predictions)."""
