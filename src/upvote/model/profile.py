@@ -28,7 +28,7 @@ not in the tokenizer's and word2vec's corpus (so their share of pieces without a
 new titles), and from the newest days before the test period (the training split reaches back
 ten years of changing domains). It is 10% of the rows: ~3,000 stories for a full model, enough for
 10 bins. Hour-of-day drift needs a reference and a window that each span whole days: a
-``--quick`` model's validation split covers ten hours of one day.
+``--quick`` model's validation split covers ten hours of one day, so its profile has no hour.
 
 Numpy only (no scipy.stats, torch or scikit-learn): the service imports it.
 """
@@ -55,6 +55,7 @@ EPSILON = 1e-4  # an empty bin's proportion in PSI (its log would be infinite)
 FORMS = ("show", "ask", "tell", "launch")  # the order of metadata.FORM_NAMES' first four
 OTHER, NONE, PLAIN = "other", "none", "plain"
 CONTINUOUS_FEATURES = ("prediction", "title_chars", "pieces", "oov_share")
+MIN_HOUR_SPAN = np.timedelta64(1, "D")  # a shorter reference has no hour-of-day profile
 HOURS = tuple(f"{h:02d}" for h in range(24))
 
 
@@ -181,15 +182,13 @@ def story_values(
     if isinstance(stories, pd.DataFrame):
         titles = stories["title"].tolist() if "title" in stories.columns else [None] * n
         urls = stories["url"].tolist() if "url" in stories.columns else [None] * n
-        times = stories["time"] if "time" in stories.columns else [None] * n
     else:
         titles = [s.get("title") for s in stories]
         urls = [s.get("url") for s in stories]
-        times = [s.get("time") for s in stories]
     titles = [text(t).strip() for t in titles]
     ids = featurizer.tokenizer.encode_batch(titles)
     known_pieces = (featurizer.token_rows(ids) >= 0).sum(axis=1).tolist() if n else []
-    stamps = utc_times(times)
+    stamps = utc_times(_times(stories))
     hours = stamps.astype("datetime64[h]").astype(np.int64) % 24
     unknown = np.isnat(stamps).tolist()
     domains = []
@@ -239,6 +238,9 @@ def build_profile(
     """The profile of ``stories`` (``name``: which ones, in words) and the model's predictions
     for them (``story_values``).
 
+    The hour of the day is profiled only when the stories span a day or more: the hours of a
+    shorter reference are those it happened to cover, and any other hour would read as drift.
+
     Domains: the commonest (at most ``TOP_DOMAINS``, each at least ``MIN_DOMAIN_SHARE`` of the
     known urls) get a category; the rest share "other". Few, not-too-rare categories keep the
     PSI's sampling noise small for a window of a few hundred stories.
@@ -250,15 +252,27 @@ def build_profile(
     domains = [*top[:TOP_DOMAINS], NONE, OTHER]
     rng = np.random.default_rng(0)
     features = [
-        *(continuous_feature(name, values[name], rng) for name in CONTINUOUS_FEATURES),
+        *(continuous_feature(f, values[f], rng) for f in CONTINUOUS_FEATURES),
         categorical_feature("domain", values["domain"], domains),
         categorical_feature("form", values["form"], [*FORMS, PLAIN]),
-        categorical_feature("hour", values["hour"], HOURS),
     ]
     source = f"{name + ': ' if name else ''}{len(stories)} stories"
-    if isinstance(stories, pd.DataFrame) and "time" in stories.columns and len(stories):
-        source += f", {str(stories['time'].min())[:16]} to {str(stories['time'].max())[:16]}"
+    times = utc_times(_times(stories))
+    times = times[~np.isnat(times)]
+    if len(times):
+        source += f", {str(times.min())[:16].replace('T', ' ')} to "
+        source += str(times.max())[:16].replace("T", " ")
+    if len(times) and times.max() - times.min() >= MIN_HOUR_SPAN:
+        features.append(categorical_feature("hour", values["hour"], HOURS))
+    else:
+        source += " (under a day: no hour-of-day profile)"
     return Profile({f.name: f for f in features}, source)
+
+
+def _times(stories: Stories) -> pd.Series | list:
+    if isinstance(stories, pd.DataFrame):
+        return stories["time"] if "time" in stories.columns else [None] * len(stories)
+    return [s.get("time") for s in stories]
 
 
 def log1p_score(score: float) -> float:
