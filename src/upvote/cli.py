@@ -7,6 +7,7 @@ from upvote.embeddings.cli import app as embed_app
 from upvote.model.cli import evaluate, predict, train
 from upvote.model.registry_cli import app as models_app
 from upvote.model.tune_cli import tune
+from upvote.monitor.cli import monitor
 from upvote.serve.cli import deploy, serve
 from upvote.tokenizer.cli import app as tokenizer_app
 from upvote.tracking.cli import ui
@@ -28,6 +29,7 @@ app.command()(predict)
 app.command()(serve)
 app.command()(deploy)
 app.command()(ui)
+app.command()(monitor)
 
 
 def _print_version(value: bool) -> None:

@@ -10,6 +10,8 @@
         model.json            feature + regressor config, quantile and reach calibration
         metadata.json         metrics, data snapshot id, code version, training options
         scores.npy            training stories' scores (for ``percentile``)
+        profile.json          reference profile of the data, for drift monitoring (profile.py);
+                              absent in bundles made before it: they load, without drift
         report/               evaluation report (Markdown, HTML, PNG)
 
 The folder is the whole model: the registry (``registry.py``: versions, the ``latest``,
@@ -40,6 +42,7 @@ from upvote.model.metadata import (
     title_form,
     utc_times,
 )
+from upvote.model.profile import Profile
 from upvote.model.text_score import TextScore
 from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
 
@@ -104,6 +107,7 @@ class UpvoteModel:
         reach_offset: float = 0.0,
         version: str = "unsaved",
         dense_mean: np.ndarray | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.featurizer = featurizer
         self.vectors = vectors
@@ -118,6 +122,7 @@ class UpvoteModel:
         n_dense = featurizer.config.n_dense
         # the training rows' mean dense features: "no effect" in explanations
         self.dense_mean = np.zeros(n_dense) if dense_mean is None else np.asarray(dense_mean)
+        self.profile = profile  # the reference of drift monitoring; None in older bundles
 
     # -- prediction -------------------------------------------------------------------------
     def predict_log(self, stories: Stories) -> np.ndarray:
@@ -262,6 +267,8 @@ class UpvoteModel:
         (directory / "model.json").write_text(json.dumps(config, indent=2))
         (directory / "metadata.json").write_text(json.dumps(self.metadata, indent=2, default=str))
         np.save(directory / "scores.npy", self.train_scores)
+        if self.profile is not None:
+            (directory / "profile.json").write_text(self.profile.to_json())
         return directory
 
     @classmethod
@@ -289,6 +296,9 @@ class UpvoteModel:
             from upvote.model.baselines import load_baseline
 
             model = load_baseline(directory / "baseline")
+        profile = None
+        if (directory / "profile.json").is_file():
+            profile = Profile.from_json((directory / "profile.json").read_text())
         return cls(
             Featurizer(tokenizer, vectors.key_to_index, features, history, text_score),
             vectors,
@@ -300,4 +310,5 @@ class UpvoteModel:
             version=version or directory.name,
             reach_offset=config.get("reach_offset", 0.0),
             dense_mean=config.get("dense_mean"),
+            profile=profile,
         )

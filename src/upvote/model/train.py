@@ -38,6 +38,7 @@ from upvote.model.evaluate import (
 from upvote.model.features import FeatureConfig
 from upvote.model.history import HistoryConfig
 from upvote.model.inference import RegressorConfig
+from upvote.model.profile import build_profile
 from upvote.model.registry import publish
 from upvote.model.regressor import calibrate_quantiles, calibrate_reach, fit, to_numpy
 from upvote.model.report import write_report
@@ -165,6 +166,9 @@ def fit_model(
     model.quantile_offsets = np.asarray(calibrate_quantiles(raw_valid, y_valid), dtype=np.float32)
     hit = (y_valid >= np.log1p(regressor.reach)).astype(float)
     model.reach_offset = calibrate_reach(raw_valid[:, 4], hit)
+    model.profile = build_profile(  # drift monitoring's reference (profile.py: why this split)
+        split.featurizer, data.valid, np.maximum(raw_valid[:, 0], 0.0), "validation split"
+    )
     unbiased = data.train[data.train["selection"].isin(UNBIASED)]
     scores = unbiased["score"].astype("float64").clip(lower=0).fillna(0).to_numpy()
     model.train_scores = np.sort(scores)

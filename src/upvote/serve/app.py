@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 from upvote.model.bundle import UpvoteModel
 from upvote.serve.batching import MicroBatcher
 from upvote.serve.config import ServeSettings
+from upvote.serve.drift import DriftCollector, DriftMonitor
 from upvote.serve.guards import BodyLimitMiddleware, ContainErrors
 from upvote.serve.live_gauges import LiveAccuracy
 from upvote.serve.metrics import Metrics, MetricsMiddleware
@@ -40,6 +41,17 @@ MAX_ECHO_CHARS = 200  # a 422 shows at most this much of each input string it ec
 MAX_ECHO_ITEMS = 20  # ... and of each list or object
 MAX_ERRORS = 50  # a 422 lists at most this many errors
 MAX_DEPTH = 8  # ... and echoes nested input this deep
+
+
+async def check_drift_every(drift: DriftMonitor, seconds: float) -> None:
+    """Compute drift every ``seconds`` (on a worker thread), so that an alert is logged even
+    when nobody reads ``/metrics`` or ``/monitoring``."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(drift.report)
+        except Exception:
+            log.exception("drift check failed")
 
 
 async def flush_every(predlog: PredictionLog, seconds: float) -> None:
@@ -61,9 +73,13 @@ async def lifespan(app: FastAPI):
     except Exception as error:  # keep running: 503 until a model is found (state.py)
         log.error("no model loaded at start-up: %s", error)
     state.holder.watch(state.settings.alias_poll_seconds)  # follow champion when it moves
-    flusher = asyncio.create_task(flush_every(state.predlog, FLUSH_SECONDS))
+    tasks = [asyncio.create_task(flush_every(state.predlog, FLUSH_SECONDS))]
+    every = state.settings.drift_check_seconds
+    if every > 0:
+        tasks.append(asyncio.create_task(check_drift_every(state.drift, every)))
     yield
-    flusher.cancel()
+    for task in tasks:
+        task.cancel()
     state.holder.stop_watching()
     state.predlog.close()  # never raises: a full disk at shutdown is counted and logged
 
@@ -143,13 +159,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.drift = DriftMonitor(settings)
     app.state.holder = ModelHolder(
-        settings.models_dir, settings.model_version, settings.model_retry_seconds
+        settings.models_dir,
+        settings.model_version,
+        settings.model_retry_seconds,
+        on_swap=app.state.drift.reset,
     )
     app.state.predlog = PredictionLog(
         settings.logs_dir, settings.log_max_bytes, settings.log_backups
     )
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(DriftCollector(app.state.drift))
     app.state.metrics.registry.register(LiveAccuracy(settings.logs_dir))  # `upvote monitor`'s
     app.state.batcher = MicroBatcher(UpvoteModel.predict_records, max_batch=settings.max_batch)
     app.add_exception_handler(RequestValidationError, validation_error)

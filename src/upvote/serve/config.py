@@ -22,6 +22,16 @@ class ServeSettings(Settings):
     max_body_bytes: int = 1_048_576  # request bodies over this get a 413 (256 stories: ~60 KB)
     request_timeout_seconds: float = 10.0  # a request's headers and body must arrive in this
     limit_concurrency: int = 1000  # connections + requests at once; beyond, uvicorn sends 503
+    # Drift against the bundle's reference profile (serve/drift.py, docs/serving.md "Drift").
+    drift_window: int = Field(default=2000, ge=1)  # the last N scored stories are compared
+    drift_min_stories: int = Field(default=500, ge=1)  # fewer: "not enough data", no alert
+    # PSI 0.2: the usual rule of thumb for a shifted population
+    drift_psi_threshold: float = Field(default=0.2, gt=0)
+    # KS 0.15: about what PSI 0.2 is for a shifted normal distribution (a shift of 0.45 sd gives
+    # KS 0.18), yet three times the 1% noise level of a full window (~0.05 for 2,000 stories
+    # against 3,000), which a KS p-value would flag long before the change matters
+    drift_ks_threshold: float = Field(default=0.15, gt=0, le=1)
+    drift_check_seconds: float = Field(default=30.0, ge=0)  # how often alerts are checked; 0: never
 
 
 class DeploySettings(Settings):

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from upvote.model.bundle import UpvoteModel
 from upvote.serve.config import ServeSettings
+from upvote.serve.drift import DriftMonitor
 from upvote.serve.metrics import Metrics
 from upvote.serve.predlog import PredictionLog
 from upvote.serve.state import ModelHolder
@@ -33,6 +34,10 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def get_drift(request: Request) -> DriftMonitor:
+    return request.app.state.drift
+
+
 async def get_settings(request: Request) -> ServeSettings:
     return request.app.state.settings
 
@@ -42,3 +47,4 @@ Holder = Annotated[ModelHolder, Depends(get_holder)]
 PredLog = Annotated[PredictionLog, Depends(get_predlog)]
 AppMetrics = Annotated[Metrics, Depends(get_metrics)]
 Settings = Annotated[ServeSettings, Depends(get_settings)]
+Drift = Annotated[DriftMonitor, Depends(get_drift)]

@@ -126,6 +126,31 @@ class HealthOut(BaseModel):
     log_dropped: int = Field(0, description="prediction records lost to those errors")
 
 
+class FeatureDriftOut(BaseModel):
+    feature: str = Field(description="prediction, title_chars, pieces, oov_share, domain, ...")
+    kind: str = Field(description='"continuous" (PSI and KS) or "categorical" (PSI)')
+    stories: int = Field(description="stories of the window with a value for this feature")
+    psi: float | None = Field(description="population stability index; null: not enough data")
+    ks: float | None = Field(description="two-sample KS statistic (continuous features only)")
+    psi_threshold: float
+    ks_threshold: float | None
+    alert: bool = Field(description="PSI or KS over its threshold")
+    status: str = Field(description='"ok", "drift" or "not enough data"')
+
+
+class MonitoringOut(BaseModel):
+    """Drift of the recent stories against the reference profile of the model serving."""
+
+    version: str | None = Field(description="the model whose profile is the reference")
+    reference: str | None = Field(description="which stories the reference profile describes")
+    status: str = Field(description='"ok", "drift", "not enough data", "no reference profile" '
+                        'or "no model"')  # fmt: skip
+    window: int = Field(description="stories in the window (the newest, of this model)")
+    window_size: int = Field(description="at most this many (UPVOTE_DRIFT_WINDOW)")
+    min_stories: int = Field(description="fewer stories with a value: no PSI, KS or alert")
+    features: list[FeatureDriftOut]
+
+
 class LogsOut(BaseModel):
     logs: list[dict]
     skipped: int = Field(0, description="unreadable (torn) lines passed over")

@@ -20,6 +20,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from upvote.model.bundle import UpvoteModel
@@ -45,9 +46,14 @@ class ModelNotLoaded(RuntimeError):
 
 class ModelHolder:
     def __init__(
-        self, models_dir: Path, version: str = CHAMPION, retry_seconds: float = RETRY_SECONDS
+        self,
+        models_dir: Path,
+        version: str = CHAMPION,
+        retry_seconds: float = RETRY_SECONDS,
+        on_swap: Callable[[UpvoteModel], None] | None = None,
     ) -> None:
         self.models_dir = models_dir
+        self.on_swap = on_swap  # told of each model swapped in, before it serves (drift's window)
         self.version = version  # what to serve: an alias is followed (``watch``)
         self.retry_seconds = retry_seconds
         self._model: UpvoteModel | None = None
@@ -114,6 +120,8 @@ class ModelHolder:
         if not finite:
             raise ValueError(f"model {new.version} gives non-finite outputs for the probe stories")
         previous = self._model.version if self._model is not None else None
+        if self.on_swap is not None:
+            self.on_swap(new)
         self._model = new
         # The model's objects live as long as it serves: frozen, no collection walks them. Unfreeze
         # first, so that a reload's previous model (and its cycles) can still be collected.

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from upvote.model.bundle import UpvoteModel
 from upvote.serve.body import json_body, request_body_schema
-from upvote.serve.deps import AppMetrics, Model, PredLog, Settings
+from upvote.serve.deps import AppMetrics, Drift, Model, PredLog, Settings
+from upvote.serve.drift import DriftMonitor
 from upvote.serve.metrics import Metrics
 from upvote.serve.schemas import (
     ExplainOut,
@@ -34,10 +35,13 @@ def model_input(story: Story) -> dict[str, Any]:
     return out
 
 
-def score(model: UpvoteModel, metrics: Metrics, stories: list[dict[str, Any]]) -> list[Prediction]:
+def score(
+    model: UpvoteModel, metrics: Metrics, drift: DriftMonitor, stories: list[dict[str, Any]]
+) -> list[Prediction]:
     rows = [Prediction(**row) for row in model.predict_records(stories)]
-    for row in rows:
+    for story, row in zip(stories, rows, strict=True):
         metrics.predictions.observe(row.predicted_score)
+        drift.record(model, story, row.predicted_score)
     return rows
 
 
@@ -52,6 +56,7 @@ def predict_batch(
     settings: Settings,
     metrics: AppMetrics,
     predlog: PredLog,
+    drift: Drift,
 ) -> PredictOut:
     if len(body.stories) > settings.max_batch:
         raise HTTPException(
@@ -65,7 +70,7 @@ def predict_batch(
             ],
         )
     start = time.perf_counter()
-    rows = score(model, metrics, [model_input(story) for story in body.stories])
+    rows = score(model, metrics, drift, [model_input(story) for story in body.stories])
     latency_ms = (time.perf_counter() - start) * 1000
     for story, row in zip(body.stories, rows, strict=True):
         interval = (row.p10, row.p90)
@@ -83,12 +88,13 @@ def explain(
     model: Model,
     metrics: AppMetrics,
     predlog: PredLog,
+    drift: Drift,
 ) -> ExplainOut:
     """Score one story, place it among real stories, and show what moved the prediction:
     each word of the title, the domain's and author's track record, the time, the form."""
     start = time.perf_counter()
     features = model_input(story)
-    row = score(model, metrics, [features])[0]
+    row = score(model, metrics, drift, [features])[0]
     explanation = model.explain(features)
     details = model.describe(features)
     latency_ms = (time.perf_counter() - start) * 1000

@@ -59,6 +59,7 @@ async def how_many_upvotes(request: Request) -> Response:
     predicted = await state.batcher.predict(model, story)
     upvotes = predicted["predicted_score"]
     state.metrics.predictions.observe(upvotes)
+    state.drift.record(model, story, upvotes)
     latency_ms = (time.perf_counter() - start) * 1000
     interval = (predicted["p10"], predicted["p90"])
     state.predlog.append(model.version, body, upvotes, latency_ms, interval)

@@ -1,7 +1,9 @@
-"""Operations: ``/health``, ``/metrics`` (Prometheus) and ``/admin/reload`` (a hot model swap)."""
+"""Operations: ``/health``, ``/metrics`` (Prometheus), ``/monitoring`` (drift) and ``/admin/reload``
+(a hot model swap)."""
 
 import logging
 import secrets
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException
@@ -9,8 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from upvote.serve.body import json_body, request_body_schema
-from upvote.serve.deps import AppMetrics, Holder, PredLog, Settings
-from upvote.serve.schemas import HealthOut, ReloadIn, ReloadOut, error_responses
+from upvote.serve.deps import AppMetrics, Drift, Holder, PredLog, Settings
+from upvote.serve.schemas import HealthOut, MonitoringOut, ReloadIn, ReloadOut, error_responses
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
@@ -44,6 +46,14 @@ def health(holder: Holder, settings: Settings, predlog: PredLog) -> Any:
 @router.get("/metrics")
 def prometheus(metrics: AppMetrics) -> Response:
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/monitoring")
+def monitoring(drift: Drift) -> MonitoringOut:
+    """Drift per feature of the newest scored stories against the reference profile of the
+    model serving (its validation split): PSI, KS, thresholds and alerts, as the
+    ``upvote_drift_*`` gauges of ``/metrics``."""
+    return MonitoringOut.model_validate(asdict(drift.report()))
 
 
 async def require_admin(
