@@ -3,14 +3,25 @@ example whose figures are worked out here by hand."""
 
 import json
 import math
-from datetime import datetime, timedelta
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
+import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from upvote.cli import app
 from upvote.monitor.live import accuracy, match_outcomes, read_predictions, write_summary
 from upvote.serve.live_gauges import LiveAccuracy
-from upvote.serve.predlog import PredictionLog
+from upvote.serve.predlog import FLUSH_SECONDS, PredictionLog
+from upvote.settings import get_settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from pgserver import PostgresServer, find_bin_dir, insert_items
 
 NOW = datetime(2026, 11, 20, 12, 0)  # naive UTC, as the data layer's times
 DAY = timedelta(days=1)
@@ -103,3 +114,45 @@ def test_the_summary_becomes_prometheus_gauges(example):
     assert rmse["v1"] == pytest.approx(math.log(2) / math.sqrt(2))
     assert {s.labels["version"] for s in gauges["upvote_live_stories"].samples} == {"v1", "v2"}
     assert next(iter(LiveAccuracy(log_dir / "missing").collect())).samples == []
+
+
+@pytest.mark.skipif(find_bin_dir() is None, reason="PostgreSQL binaries (initdb) not found")
+def test_upvote_monitor_scores_a_real_servers_predictions_against_postgresql(
+    live_server, trained_dir, tmp_path, monkeypatch
+):
+    """A real server logs predictions (into tmp_path: conftest's live_server); the stories get
+    their scores in PostgreSQL later; `upvote monitor` reports the figures worked out here, and
+    the server exports them."""
+    posted = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - 3 * DAY
+    stories = [
+        {"id": 900_001, "title": "Show HN: A tiny word2vec in Rust", "score": 120},
+        {"id": 900_002, "title": "Ask HN: How do you back up your photos?", "score": 4},
+        {"id": 900_003, "title": "The unreasonable effectiveness of SQLite", "score": 35},
+    ]
+    body = {"stories": [{"title": s["title"], "id": s["id"], "time": posted.isoformat()}
+                        for s in stories[:2]]}  # fmt: skip
+    predicted = [p["predicted_score"] for p in
+                 httpx.post(f"{live_server}/predict", json=body).json()["predictions"]]  # fmt: skip
+    contract = {"title": stories[2]["title"], "timestamp": posted.isoformat()}  # no id: by title
+    predicted.append(httpx.post(f"{live_server}/how_many_upvotes", json=contract).json()["upvotes"])
+    server = PostgresServer.start()
+    try:
+        insert_items(server.dsn, [s | {"type": "story", "time": posted} for s in stories])
+        time.sleep(2 * FLUSH_SECONDS)  # the server writes its log every FLUSH_SECONDS
+        monkeypatch.setenv("UPVOTE_DATA_DIR", str(trained_dir))
+        get_settings.cache_clear()
+        args = ["monitor", "--source", server.dsn, "--log-dir", str(tmp_path)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    finally:
+        server.stop()
+    y = np.log1p([s["score"] for s in stories])
+    expected = float(np.sqrt(np.mean((np.log1p(predicted) - y) ** 2)))
+    summary = json.loads((tmp_path / "live_accuracy.json").read_text())
+    ((version, figures),) = summary["versions"].items()
+    assert figures["stories"] == 3 and figures["seen_in_training"] == 0
+    assert figures["log_rmse"] == pytest.approx(expected)
+    assert version in result.output and f"{expected:.3f}" in result.output
+    exported = httpx.get(f"{live_server}/metrics").text
+    line = next(x for x in exported.splitlines() if x.startswith("upvote_live_log_rmse{"))
+    assert f'version="{version}"' in line and float(line.split()[-1]) == pytest.approx(expected)
