@@ -3,7 +3,8 @@
 One run, in this order, under an exclusive lock (``<models>/.retrain.lock``):
 
 1. pull the stories added since the last pull (``data.dataset.pull``, incremental for PostgreSQL);
-2. train a challenger with the champion's own options (only the data changes) and publish it:
+2. unless the champion already knew the newest stories (nothing new: the decision is "kept"),
+   train a challenger with the champion's own options (only the data changes) and publish it:
    ``registry.publish`` makes it the ``challenger``, the champion is untouched;
 3. score both on the challenger's test window and apply the rule (``compare.py``);
 4. promote the challenger if it won: the last step, so a crash anywhere before leaves the champion
@@ -116,8 +117,19 @@ def retrain(options: RetrainOptions | None = None, log: Callable[[str], None] = 
         tracking = Tracking(EXPERIMENT, say=log)  # connects while the challenger trains
         data = _data(training)
         window = compare.Window.of(data.test)
-        decision = Decision("kept", "", champion_name, None, asdict(window), {}, {},
-                            options.min_gain, pulled, cutoff, data.snapshot)  # fmt: skip
+        decision = Decision(
+            decision="kept",
+            reason="",
+            champion=champion_name,
+            challenger=None,
+            window=asdict(window),
+            metrics={},
+            sanity={},
+            min_gain=options.min_gain,
+            pulled_rows=pulled,
+            champion_cutoff=cutoff,
+            data_snapshot=data.snapshot,
+        )
         del data  # training loads its own copy
         unfair = compare.window_is_new(cutoff, window)
         if unfair:  # nothing new to learn from, or nothing fair to compare on: no training
