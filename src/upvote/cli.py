@@ -8,6 +8,7 @@ from upvote.model.cli import evaluate, predict, train
 from upvote.model.registry_cli import app as models_app
 from upvote.model.tune_cli import tune
 from upvote.monitor.cli import monitor
+from upvote.operate.retrain_cli import retrain
 from upvote.serve.cli import deploy, serve
 from upvote.tokenizer.cli import app as tokenizer_app
 from upvote.tracking.cli import ui
@@ -24,6 +25,7 @@ app.add_typer(embed_app, name="embed", help="Train and evaluate word2vec embeddi
 app.add_typer(models_app, name="models", help="Model versions; promote or roll back the champion.")
 app.command()(train)
 app.command()(tune)
+app.command()(retrain)
 app.command()(evaluate)
 app.command()(predict)
 app.command()(serve)

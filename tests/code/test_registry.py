@@ -3,6 +3,7 @@ folders: the session's trained bundle published under several version names."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -103,6 +104,13 @@ def test_promoting_an_unknown_version_names_the_known_ones(models):
     with pytest.raises(ModelNotFoundError, match="'half'"):
         promote("half")
     assert aliases()["champion"] == "v1" and len(history()) == 1
+
+
+def test_a_publish_killed_before_its_rename_leaves_no_visible_version(models):
+    shutil.copytree(models / "v3", models / ".staging-v4-12345")  # complete files, not renamed
+    assert list_versions() == ["v1", "v2", "v3"]
+    with pytest.raises(ModelNotFoundError):
+        promote(".staging-v4-12345")
 
 
 def test_a_registry_older_than_champions_serves_latest_and_rolls_back_to_it(model, tmp_path):

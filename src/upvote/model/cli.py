@@ -168,14 +168,14 @@ def train(
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
-    _track(tracking, bundle, results, source, started)
+    track_training(tracking, bundle, results, source, started)
     if promote:
         _make_champion(bundle.name)
 
 
-def _track(tracking, bundle: Path, results: dict, source: str, started: float) -> None:
+def track_training(tracking, bundle: Path, results: dict, source: str, started: float) -> None:
     """Log the training in MLflow and mirror the new version and the aliases (said once if
-    tracking is off)."""
+    tracking is off). Also logs the challengers of `upvote retrain`."""
     from upvote.model.registry_cli import mlflow_aliases
     from upvote.tracking.runs import log_training
 

@@ -65,6 +65,7 @@ def list_versions(registry_dir: str | Path | None = None) -> list[str]:
         p.name
         for p in root.iterdir()
         if p.name not in ALIASES
+        and not p.name.startswith(".")  # a publish's staging folder, left by a kill -9
         and p.is_dir()
         and not p.is_symlink()
         and (p / "model.json").is_file()
