@@ -266,7 +266,8 @@ def test_upvote_monitor_drift_reads_the_log_of_a_real_server(start_server, train
 
 def test_upvote_monitor_errors_are_one_line(trained_dir, tmp_path):
     cases = [
-        ([], "use --drift"),
+        ([], "no prediction logs in"),  # live accuracy, the default
+        (["--last", "5"], "--since and --last go with --drift"),
         (["--drift", "--log-dir", str(tmp_path)], "no prediction log records"),
         (["--drift", "--since", "last tuesday"], "--since last tuesday: not a time"),
         (["--drift", "--since", "cutoff"], "no pulled stories after"),

@@ -61,8 +61,7 @@ async def how_many_upvotes(request: Request) -> Response:
     state.metrics.predictions.observe(upvotes)
     state.drift.record(model, story, upvotes)
     latency_ms = (time.perf_counter() - start) * 1000
-    interval = (predicted["p10"], predicted["p90"])
-    state.predlog.append(model.version, body, upvotes, latency_ms, interval)
+    state.predlog.append(model.version, body, upvotes, latency_ms)  # the contract's fields only
     return json_response(HowManyUpvotesOut(upvotes=upvotes))
 
 
