@@ -11,6 +11,7 @@ options: pull, challenger, comparison, decision, MLflow run) is timed. Prints bo
 ratio, and the decision.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -41,9 +42,16 @@ def timed(data_dir: Path, *args: str) -> tuple[float, str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all-rows", action="store_true",
+                        help="every sample story with an id and a time, not only the 2016 "
+                        "unfiltered ones (a pull labels all unfiltered: timing only)")  # fmt: skip
+    args = parser.parse_args()
     stories = load_stories(SAMPLE_DIR / "stories.parquet")
-    unfiltered = stories[(stories["selection"] == "unfiltered") & stories["id"].notna()]
-    old, new = unfiltered[unfiltered["time"] < NEW_WEEK], unfiltered[unfiltered["time"] >= NEW_WEEK]
+    stories = stories[stories["id"].notna() & stories["time"].notna()]
+    if not args.all_rows:
+        stories = stories[stories["selection"] == "unfiltered"]
+    old, new = stories[stories["time"] < NEW_WEEK], stories[stories["time"] >= NEW_WEEK]
     load_before = os.getloadavg()[0]
     server = PostgresServer.start()
     try:

@@ -95,14 +95,15 @@ def serve_once(src: Path, data_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2, help="off/on pairs per store")
-    parser.add_argument("--starts", type=int, default=5, help="server starts per side")
+    parser.add_argument("--starts", type=int, default=5, help="server starts per side (0: none)")
+    parser.add_argument("--stores", default="new,existing", help="which store cases to time")
     parser.add_argument("--before", default="1f1055d", help="the commit to compare serve with")
     parser.add_argument("--quick", action="store_true", help="train --quick (smoke test)")
     args = parser.parse_args()
     results: dict = {"machine": f"{platform.node()}: {os.cpu_count()} CPUs"}
     results["load_average_1m_before"] = round(os.getloadavg()[0], 2)
 
-    for store in ("new", "existing"):
+    for store in args.stores.split(","):
         seconds: dict[str, list[float]] = {"off": [], "on": []}
         for _ in range(args.pairs):
             for side in ("off", "on"):
@@ -115,6 +116,9 @@ def main() -> None:
             "median_ratio": round(statistics.median(ratios), 3),
         }
 
+    if args.starts == 0:
+        print(json.dumps(results, indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="upvote-bench-") as tmp:
         data_dir, before = Path(tmp) / "data", Path(tmp) / "before"
         env = os.environ | {"UPVOTE_DATA_DIR": str(data_dir), "UPVOTE_TRACKING": "0"}
