@@ -82,6 +82,9 @@ def test_a_quick_train_logs_its_run_nested_embedding_run_and_registry_version(
     ]
     assert [c.info.run_name for c in children] == ["embedding"]
     assert children[0].data.params["word2vec.vector_size"] == "32"
+    curve = client.get_metric_history(children[0].info.run_id, "word2vec.loss")
+    assert len(curve) == len(metadata["word2vec_curve"]) >= 1
+    assert [m.step for m in curve] == [w for w, _, _ in metadata["word2vec_curve"]]
     # the bundle is a version of the registered model "upvote", with its folder as source
     versions = client.search_model_versions("name = 'upvote'")
     assert [v.tags["upvote.version"] for v in versions] == [bundle.name]

@@ -24,7 +24,8 @@ from upvote.embeddings.vocab import EmptyVocabularyError
 from upvote.redact import redact
 from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE
 from upvote.tracking.client import Tracking
-from upvote.tracking.runs import Curve, embedding_run
+from upvote.tracking.records import Curve
+from upvote.tracking.runs import embedding_run
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()

@@ -44,6 +44,7 @@ from upvote.model.regressor import calibrate_quantiles, calibrate_reach, fit, to
 from upvote.model.report import write_report
 from upvote.model.splits import Data, SplitFeatures, prepare_data, split_features
 from upvote.tokenizer.sentencepiece import DEFAULT_VOCAB_SIZE, SentencePieceTokenizer
+from upvote.tracking.records import Curve
 from upvote.version import code_version
 
 
@@ -317,6 +318,7 @@ class Built(NamedTuple):
     history: list[dict]  # per regressor epoch: train_loss, train_mse, valid_mse
     best_epoch: int
     timings: dict[str, float]  # seconds per stage
+    word2vec_curve: list  # (words done, loss, words/s) along word2vec's training
 
 
 def build(
@@ -354,7 +356,9 @@ def build(
     tokenizer = SentencePieceTokenizer.train(titles, vocab_size=options.vocab_size)
     texts = titles + (load_comments()["text"].dropna().tolist() if options.comments else [])
     step("tokenizer")
-    vectors = train_word2vec(Corpus(texts, tokenizer, options.corpus), options.word2vec)
+    curve = Curve()  # word2vec's loss and words/s, for the tracking run
+    corpus = Corpus(texts, tokenizer, options.corpus)
+    vectors = train_word2vec(corpus, options.word2vec, progress=curve)
     log(f"word2vec: {len(vectors.index_to_key)} pieces x {vectors.vectors.shape[1]}")
     step("word2vec")
     model, history, best_epoch, split = fit_model(
@@ -368,7 +372,7 @@ def build(
         on_epoch=on_epoch,
     )
     step("regressor")
-    return Built(options, model, data, split, history, best_epoch, timings)
+    return Built(options, model, data, split, history, best_epoch, timings, curve.points)
 
 
 def train(
@@ -378,7 +382,7 @@ def train(
 ) -> tuple[Path, dict]:
     """Run the whole pipeline and publish the bundle; returns (bundle folder, results)."""
     start = time.perf_counter()
-    options, model, data, split, history, best_epoch, timings = build(options, log=log)
+    options, model, data, split, history, best_epoch, timings, curve = build(options, log=log)
     version = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{data.snapshot[:6]}"
     model.version = version
     model.metadata = {
@@ -391,6 +395,7 @@ def train(
         "options": options.to_dict(),
         "history": history,
         "best_epoch": best_epoch,
+        "word2vec_curve": curve,
     }
     with tempfile.TemporaryDirectory(prefix="upvote-report-") as tmp:
         os.chmod(tmp, 0o755)  # copied into the bundle as it is: readable like the rest

@@ -94,3 +94,27 @@ def quiet_environment() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+class Curve:
+    """A word2vec progress callback that samples (words done, loss, words/s) about every
+    ``every`` seconds: a loss curve of a few hundred points, whatever the corpus size."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.every = every
+        self.start = self.last = time.perf_counter()
+        self.words = 0
+        self.points: list[tuple[int, float, float]] = []
+
+    def __call__(self, words: int, loss: float) -> None:
+        self.words += words
+        now = time.perf_counter()
+        if not self.points or now - self.last >= self.every:  # the first one too: short runs
+            self.points.append((self.words, loss, self.words / (now - self.start)))
+            self.last = now
+
+    def series(self) -> dict[str, list[tuple[int, float]]]:
+        return {
+            "loss": [(w, loss) for w, loss, _ in self.points],
+            "words_per_second": [(w, wps) for w, _, wps in self.points],
+        }

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from upvote.tracking.client import Tracking
-from upvote.tracking.records import RunRecord, metric_values, system_metrics
+from upvote.tracking.records import Curve, RunRecord, metric_values, system_metrics
 
 
 def git_commit(code_version: str) -> str:
@@ -79,6 +79,12 @@ def training_runs(
         metrics=metric_values(
             {"seconds": {k: timings[k] for k in ("tokenizer", "word2vec") if k in timings}}
         ),
+        series={
+            "word2vec.loss": [(w, loss) for w, loss, _ in metadata.get("word2vec_curve", [])],
+            "word2vec.words_per_second": [
+                (w, wps) for w, _, wps in metadata.get("word2vec_curve", [])
+            ],
+        },
         tags={"upvote.version": tags["upvote.version"], "upvote.stage": "embedding"},
         start=start + timings.get("data", 0.0),
         end=start + sum(timings.get(k, 0.0) for k in ("data", "tokenizer", "word2vec")),
@@ -95,30 +101,6 @@ def log_training(
     if run_id is not None:
         tracking.log_run(embedding, parent=run_id)
     return run_id
-
-
-class Curve:
-    """A word2vec progress callback that samples (words done, loss, words/s) about every
-    ``every`` seconds: a loss curve of a few hundred points, whatever the corpus size."""
-
-    def __init__(self, every: float = 0.5) -> None:
-        self.every = every
-        self.start = self.last = time.perf_counter()
-        self.words = 0
-        self.points: list[tuple[int, float, float]] = []
-
-    def __call__(self, words: int, loss: float) -> None:
-        self.words += words
-        now = time.perf_counter()
-        if now - self.last >= self.every:
-            self.points.append((self.words, loss, self.words / (now - self.start)))
-            self.last = now
-
-    def series(self) -> dict[str, list[tuple[int, float]]]:
-        return {
-            "loss": [(w, loss) for w, loss, _ in self.points],
-            "words_per_second": [(w, wps) for w, _, wps in self.points],
-        }
 
 
 def embedding_run(
