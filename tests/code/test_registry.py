@@ -17,6 +17,7 @@ from upvote.cli import app
 from upvote.model.bundle import ModelNotFoundError
 from upvote.model.registry import (
     LOG,
+    ChampionChanged,
     RegistryError,
     aliases,
     history,
@@ -208,3 +209,14 @@ def test_cli_on_an_empty_registry_says_to_train_first():
     assert listed.exit_code == 0 and "run `upvote train` first" in listed.output
     promoted = runner.invoke(app, ["models", "promote", "v1"])
     assert promoted.exit_code == 1 and "run `upvote train` first" in promoted.output
+
+
+def test_promote_replacing_a_champion_that_changed_meanwhile_is_refused(models):
+    """`upvote retrain` compared its challenger with v1; someone promoted v2 by hand since."""
+    promote("v2", reason="by hand", registry_dir=models)
+    events = len(history(models))
+    with pytest.raises(ChampionChanged, match="the champion is v2 now, not v1"):
+        promote("v3", reason="retrain", registry_dir=models, replacing="v1")
+    assert aliases(models)["champion"] == "v2" and len(history(models)) == events
+    promote("v3", reason="retrain", registry_dir=models, replacing="v2")
+    assert aliases(models)["champion"] == "v3"

@@ -160,18 +160,33 @@ def publish(
     return final
 
 
-def promote(version: str, reason: str = "", registry_dir: str | Path | None = None) -> dict:
-    """Make ``version`` (a name, or ``challenger`` / ``latest``) the champion; the logged event."""
+def promote(
+    version: str,
+    reason: str = "",
+    registry_dir: str | Path | None = None,
+    replacing: str | None = None,
+) -> dict:
+    """Make ``version`` (a name, or ``challenger`` / ``latest``) the champion; the logged event.
+
+    ``replacing``: promote only if this version is still the champion, checked under the lock
+    (`upvote retrain` compared its challenger with it; a champion promoted by hand meanwhile
+    must not be replaced by a challenger that was never compared with it)."""
     root = registry(registry_dir)
     with _locked(root):
         name = _complete_version(version, root)
         previous = alias_target(CHAMPION, root)
+        if replacing is not None and previous != replacing:
+            raise ChampionChanged(f"the champion is {previous} now, not {replacing}")
         if name == previous and os.path.islink(root / CHAMPION):
             raise RegistryError(f"model {name} is already the champion")
         _point(root, CHAMPION, name)
         if alias_target(CHALLENGER, root) == name:
             (root / CHALLENGER).unlink()
         return _record(root, "promote", name, previous, reason)
+
+
+class ChampionChanged(RegistryError):
+    """``promote(..., replacing=V)`` found another champion than V."""
 
 
 def rollback(reason: str = "", registry_dir: str | Path | None = None) -> dict:

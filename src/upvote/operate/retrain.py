@@ -31,7 +31,14 @@ from upvote.data.files import DataError
 from upvote.data.sources import Query
 from upvote.model.bundle import ModelNotFoundError, UpvoteModel
 from upvote.model.cli import track_training
-from upvote.model.registry import CHAMPION, alias_target, load_model, promote, registry
+from upvote.model.registry import (
+    CHAMPION,
+    ChampionChanged,
+    alias_target,
+    load_model,
+    promote,
+    registry,
+)
 from upvote.model.registry_cli import after_alias_change
 from upvote.model.splits import Data, prepare_data
 from upvote.model.train import TrainOptions, quick_options, train
@@ -234,12 +241,16 @@ def _challenge(
 
 
 def _promote(decision: Decision, champion: str, log: Callable[[str], None]) -> None:
-    """Make the challenger the champion unless someone else moved the champion meanwhile."""
-    if alias_target(CHAMPION) != champion:
+    """Make the challenger the champion unless someone else moved the champion meanwhile
+    (checked under the registry's lock, in ``promote``)."""
+    try:
+        event = promote(
+            decision.challenger, reason=f"upvote retrain: {decision.reason}", replacing=champion
+        )
+    except ChampionChanged as changed:
         decision.decision = "kept"
-        decision.reason = f"the champion changed during the retrain (was {champion}): not promoted"
+        decision.reason = f"{changed} (the challenger was compared with {champion}): not promoted"
         return
-    event = promote(decision.challenger, reason=f"upvote retrain: {decision.reason}")
     log(f"champion: {event['version']} (was {event['previous']})")
     after_alias_change(event)
 

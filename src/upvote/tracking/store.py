@@ -23,6 +23,7 @@ docs/experiments.md). Each alias call copies the whole state, so a failed mirror
 the next one.
 """
 
+import fcntl
 import json
 import logging
 import math
@@ -30,7 +31,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from upvote.tracking.records import RunRecord, flatten
@@ -50,16 +52,15 @@ class Store:
 
         for name in ("mlflow", "alembic"):  # table creation at INFO: a server's log, not ours
             logging.getLogger(name).setLevel(logging.WARNING)
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is not None:
-            self.experiment_id = found.experiment_id
-        else:
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=artifact_location
-            )
+        with _creating(uri):
+            self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            found = self.client.get_experiment_by_name(experiment)
+            if found is not None:
+                self.experiment_id = found.experiment_id
+            else:
+                self.experiment_id = self.client.create_experiment(
+                    experiment, artifact_location=artifact_location
+                )
 
     def open_run(self, record: dict, parent: str | None = None) -> str:
         from mlflow.entities import Param
@@ -130,6 +131,21 @@ class Store:
         """bundle name -> MLflow version number of every mirrored bundle."""
         found = self.client.search_model_versions(f"name = '{MODEL_NAME}'")
         return {v.tags[VERSION_TAG]: str(v.version) for v in found if VERSION_TAG in v.tags}
+
+
+@contextmanager
+def _creating(uri: str) -> Iterator[None]:
+    """One writer at a time opens a SQLite store: the first creates its tables (MLflow's
+    migrations), and two doing it at once collide (`upvote retrain` opens two experiments at
+    its start). A database server serializes this itself."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _key(name: str) -> str:
