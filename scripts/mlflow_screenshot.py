@@ -10,13 +10,14 @@ picture of the runs of the experiment ``upvote-train`` side by side, charted by 
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from upvote.serve.deploy import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 RUNS = [  # (label, extra options of `upvote train`)
@@ -25,12 +26,6 @@ RUNS = [  # (label, extra options of `upvote train`)
     ("quick, ridge", ["--quick", "--model", "ridge"]),
     ("quick, dim 16", ["--quick", "--dim", "16"]),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, seconds: float = 60.0) -> dict:

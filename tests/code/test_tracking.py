@@ -2,7 +2,6 @@
 SQLite file, a real PostgreSQL server, one that cannot be reached, and tracking turned off."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from upvote.cli import app
+from upvote.serve.deploy import free_port
 from upvote.settings import get_settings
 from upvote.tracking.cli import ui_command
 
@@ -101,9 +101,7 @@ def test_tracking_off_or_unreachable_store_trains_anyway_and_says_so_once(
     assert off.output.count("tracking off") == 1 and "tracked:" not in off.output
     assert not (isolated_data_dir / "mlflow").exists()
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     monkeypatch.setenv("UPVOTE_TRACKING", "1")
     monkeypatch.setenv(
         "UPVOTE_TRACKING_URI", f"postgresql+psycopg://u:s3cr3t-pw@127.0.0.1:{port}/x"
@@ -114,12 +112,6 @@ def test_tracking_off_or_unreachable_store_trains_anyway_and_says_so_once(
     assert down.output.count("tracking off") == 1, down.output
     assert "s3cr3t-pw" not in down.output and "u:***@127.0.0.1" in down.output
     assert len(list((isolated_data_dir / "models").glob("2*"))) == 2  # both trained
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_json(url: str, seconds: float = 90.0) -> dict:
