@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("UPVOTE_TRACKING_URI", "MLFLOW_TRACKING_URI")
     )
     tracking_artifacts: str | None = None  # artifact root of new experiments (default: data_dir)
+    # Hosts a corpus URL of an embedding job may reach although they are not public addresses
+    # (jobs/fetch.py refuses loopback, private, link-local, ... otherwise): comma-separated host
+    # names, IP addresses or CIDR networks, e.g. "corpora.internal,10.20.0.0/16". Default: none.
+    jobs_allow_hosts: str = ""
 
     @property
     def datasets_dir(self) -> Path:
