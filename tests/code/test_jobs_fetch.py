@@ -10,6 +10,8 @@ import gzip
 import io
 import lzma
 import socket
+import ssl
+import subprocess
 import tarfile
 import threading
 import zipfile
@@ -316,3 +318,42 @@ def test_a_few_invalid_bytes_are_replaced_not_refused(tmp_path):
     corpus.write_bytes(("word " * 200 + "caf\xe9\n").encode("latin-1"))
     out = extract(corpus, tmp_path / "out")
     assert out.read_text(encoding="utf-8").split()[-1] == "caf\ufffd"
+
+
+@pytest.fixture
+def served_tls(served, tmp_path):
+    """The same server behind TLS, with a fresh self-signed certificate for 127.0.0.1."""
+    root, base, server = served
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return root, base.replace("http://", "https://"), cert
+
+
+def test_https_verifies_the_certificate_against_the_host(served_tls, tmp_path, monkeypatch):
+    root, base, cert = served_tls
+    (root / "corpus.txt").write_text(TEXT)
+    with pytest.raises(FetchError, match=r"^TLS certificate of 127\.0\.0\.1 not valid"):
+        get(f"{base}/corpus.txt", tmp_path / "untrusted")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted: the default context reads it
+    assert get(f"{base}/corpus.txt", tmp_path / "trusted").read_text() == TEXT
+
+
+def test_a_silent_server_times_out(tmp_path):
+    with socket.create_server((LOCAL, 0)) as listener:  # accepts, never answers
+        url = f"http://{LOCAL}:{listener.getsockname()[1]}/corpus.txt"
+        with pytest.raises(FetchError, match=r"^cannot fetch .*timed out"):
+            get(url, tmp_path, FetchLimits(read_timeout=0.3))
+
+
+def test_redirect_to_another_scheme_is_refused(served, tmp_path):
+    _, base, _ = served
+    with pytest.raises(FetchError, match=r"^refused: scheme 'file'"):
+        get(f"{base}/redirect?to=file:///etc/passwd", tmp_path)
