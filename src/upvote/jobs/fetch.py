@@ -191,7 +191,11 @@ class _PinnedConnection(http.client.HTTPConnection):
         sock.settimeout(self.limits.read_timeout)
         if self.target.scheme == "https":
             context = ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=self.target.host)
+            try:
+                sock = context.wrap_socket(sock, server_hostname=self.target.host)
+            except BaseException:
+                sock.close()  # a failed handshake leaves no socket behind
+                raise
         self.sock = sock
 
 
