@@ -7,6 +7,10 @@ loaded, because a pull labels PostgreSQL rows "unfiltered" and the model trains 
 biased rows of the sample (commented_only, top_only) would be mislabelled. A table that already
 has rows (a real database behind DATABASE_URL) is left untouched.
 
+UPVOTE_SEED_UNTIL=YYYY-MM-DD seeds only the stories posted before that day, leaving the later ones
+to be inserted afterwards (``python seed_sample.py --since YYYY-MM-DD``, which adds them to a table
+that has rows): the way to watch the retrain profile pull genuinely new stories.
+
 Waits up to UPVOTE_DB_WAIT seconds (default 60) for the server: compose's `service_healthy` is
 not enforced by every compose tool (podman-compose ignores it with podman < 4.6).
 """
@@ -15,6 +19,7 @@ import os
 import sys
 import time
 
+import pandas as pd
 import psycopg
 
 from upvote.data import load_stories
@@ -34,16 +39,30 @@ def connect(url: str, wait: float) -> psycopg.Connection:
             time.sleep(1)
 
 
+def day(text: str, name: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        sys.exit(f"Error: {name} {text!r} is not a date (YYYY-MM-DD)")
+
+
 def main() -> None:
     url = os.environ.get("DATABASE_URL")
     if not url:
         sys.exit("Error: DATABASE_URL is not set")
+    since = day(sys.argv[2], "--since") if sys.argv[1:2] == ["--since"] else None
+    until = os.environ.get("UPVOTE_SEED_UNTIL") or None
     with connect(url, float(os.environ.get("UPVOTE_DB_WAIT", "60"))) as conn:
-        if conn.execute("SELECT EXISTS (SELECT 1 FROM hacker_news.items)").fetchone()[0]:
+        has_rows = conn.execute("SELECT EXISTS (SELECT 1 FROM hacker_news.items)").fetchone()[0]
+        if has_rows and since is None:
             print("hacker_news.items already has rows: not seeded")
             return
         stories = load_stories(SAMPLE_DIR / "stories.parquet")  # the shipped file, not /data
         stories = stories[(stories["selection"] == "unfiltered") & stories["id"].notna()]
+        if since is not None:
+            stories = stories[stories["time"] >= since]
+        elif until is not None:
+            stories = stories[stories["time"] < day(until, "UPVOTE_SEED_UNTIL")]
         rows = stories[COLUMNS].astype(object).where(stories[COLUMNS].notna(), None)
         with conn.cursor().copy(
             "COPY hacker_news.items (id, type, by, time, title, url, score, descendants) FROM STDIN"
