@@ -5,11 +5,11 @@ inserted; the retrain service pulls it, trains and decides).
 Uses the images of the other container tests (conftest's api_image/train_image, built by
 docker/build.sh; cached layers make this fast) and the postgres:16 and prom/prometheus stand-ins
 built from docker/postgres-standin/ and docker/prometheus-standin/ (Docker Hub is unreachable
-here; Grafana has no such stand-in: its files are checked in test_monitoring_stack.py). Two podman 4.3 limits shape the
-steps: podman-compose ignores `condition: service_healthy` before podman 4.6 (the job's seed
-script waits for the server itself), and `podman start` of a container created with
-`--requires` on an exited one-shot job fails, so the api is brought up with `--no-deps` after
-the job has exited 0 (the order `service_completed_successfully` asks for).
+here; Grafana has no such stand-in: its files are checked in test_monitoring_stack.py). Two
+podman 4.3 limits shape the steps: podman-compose ignores `condition: service_healthy` before
+podman 4.6 (the job's seed script waits for the server itself), and `podman start` of a
+container created with `--requires` on an exited one-shot job fails, so the api is brought up
+with `--no-deps` after the job has exited 0 (the order `service_completed_successfully` asks for).
 """
 
 import importlib.util
