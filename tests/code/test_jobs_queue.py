@@ -192,6 +192,23 @@ def test_killed_worker_job_resumes_on_another(workers, tmp_path):
     assert load_vectors(workers, job_id).vector_size == 32
 
 
+def test_cancel_stops_a_running_job(workers, tmp_path):
+    corpus = write_corpus(tmp_path / "long.txt", 200_000, seed=3)
+    job_id = workers.submit(corpus, dim=32, epochs=100, sample=0)  # a minute or more in full
+    worker = workers.start_worker()
+    workers.wait([job_id], lambda j: j.state is State.training and j.progress.get("fraction"))
+    done = workers.upvote("jobs", "cancel", str(job_id))
+    assert done.returncode == 0 and done.stdout.strip() == "cancelled"
+    # the worker runs one job at a time: the next one starts only once training has stopped
+    later = workers.submit(corpus, dim=8)
+    assert workers.wait([later], lambda job: job.state in FINAL)[0].state is State.succeeded
+    job = workers.job(job_id)
+    assert job.state is State.cancelled and job.finished is not None
+    assert job.progress["fraction"] < 0.5
+    assert not (workers.data_dir / "jobs" / str(job_id) / "vectors.txt").exists()
+    assert worker.poll() is None
+
+
 def test_bad_input_is_one_line(queue, tmp_path):
     done = queue.upvote("jobs", "submit", str(tmp_path / "missing.txt"))
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "not found" in done.stderr

@@ -100,8 +100,7 @@ def submit(
     sample: float | None = typer.Option(None, min=0.0, help="Sub-sampling threshold."),
     epochs: int | None = typer.Option(None, min=1, help="Passes over the corpus."),
 ) -> None:
-    """Queue a word2vec job (options left out keep `upvote embed train`'s defaults); prints
-    the job id."""
+    """Queue a word2vec job and print its id; options left out keep `embed train`'s defaults."""
     from upvote.jobs.queue import submit as submit_job
 
     if not corpus.is_file():

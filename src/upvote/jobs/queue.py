@@ -130,13 +130,18 @@ async def reap_stalled(app: procrastinate.App, every_s: float, stalled_after_s: 
     while True:
         await asyncio.sleep(every_s)
         try:
-            for job in await app.job_manager.get_stalled_jobs(
+            stalled = await app.job_manager.get_stalled_jobs(
                 seconds_since_heartbeat=stalled_after_s
-            ):
-                log.warning("job %s of a stalled worker goes back in the queue", job.id)
-                await app.job_manager.retry_job(job)
+            )
         except Exception:  # a database hiccup: try again next round
             log.exception("looking for stalled jobs failed")
+            continue
+        for job in stalled:
+            try:  # another worker may have re-queued it a moment ago: then this one fails
+                await app.job_manager.retry_job(job)
+                log.warning("job %s of a stalled worker went back in the queue", job.id)
+            except Exception as error:
+                log.info("job %s not re-queued here: %s", job.id, error)
 
 
 async def work(
