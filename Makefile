@@ -10,12 +10,12 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@echo "installing upvote and its dependencies into $(VENV) (a few minutes the first time) ..."
-	$(BIN)/python -m pip install --progress-bar off -e '.[mlops]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[jobs,mlops]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@echo "installing upvote with the dev tools into $(VENV) (a few minutes the first time) ..."
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev,mlops]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,jobs,mlops]'
 	touch $@
 
 install: $(VENV)/.installed

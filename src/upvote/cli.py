@@ -4,6 +4,7 @@ import typer
 
 from upvote.data.cli import app as data_app
 from upvote.embeddings.cli import app as embed_app
+from upvote.jobs.cli import app as jobs_app
 from upvote.model.cli import evaluate, predict, train
 from upvote.model.registry_cli import app as models_app
 from upvote.model.tune_cli import tune
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data", help="Pull, clean, split and describe HN stories.")
 app.add_typer(tokenizer_app, name="tokenizer", help="Train and apply SentencePiece tokenizers.")
 app.add_typer(embed_app, name="embed", help="Train and evaluate word2vec embeddings.")
+app.add_typer(jobs_app, name="jobs", help="Queue word2vec jobs; run workers on any machine.")
 app.add_typer(models_app, name="models", help="Model versions; promote or roll back the champion.")
 app.command()(train)
 app.command()(tune)

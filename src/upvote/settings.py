@@ -7,6 +7,7 @@ Everything the tool writes lives under ``UPVOTE_DATA_DIR``:
                 ``challenger`` link to versions: model/registry.py)
     logs/       prediction logs of the service
     mlflow/     the default MLflow tracking store (mlflow.db) and its artifacts
+    jobs/       the vectors of `upvote jobs` (one folder per job)
 """
 
 from functools import lru_cache
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
     # (jobs/fetch.py refuses loopback, private, link-local, ... otherwise): comma-separated host
     # names, IP addresses or CIDR networks, e.g. "corpora.internal,10.20.0.0/16". Default: none.
     jobs_allow_hosts: str = ""
+    # `upvote jobs` (jobs/): the PostgreSQL database of the job queue and of our job records, and
+    # where each job's vectors go (default: <data_dir>/jobs/<job id>/)
+    jobs_database_url: str | None = None
+    jobs_artifacts_dir: Path | None = None
 
     @property
     def datasets_dir(self) -> Path:
@@ -63,6 +68,10 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.log_dir or self.data_dir / "logs"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.jobs_artifacts_dir or self.data_dir / "jobs"
 
 
 @lru_cache

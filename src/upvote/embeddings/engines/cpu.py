@@ -127,7 +127,11 @@ def train_epoch(
                 totals["examples"] += examples
                 totals["words"] += words
                 if progress is not None:
-                    progress(words, totals["loss"] / max(totals["examples"], 1))
+                    try:  # a callback that raises (a cancelled job) stops the whole epoch
+                        progress(words, totals["loss"] / max(totals["examples"], 1))
+                    except BaseException as error:
+                        errors.append(error)
+                        return
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(params.threads)]
     for thread in threads:

@@ -1,0 +1,294 @@
+"""The durable queue: a Procrastinate app on PostgreSQL whose one task trains word2vec for a job.
+
+Jobs are rows in Procrastinate's tables, so any machine that reaches the database can run a
+worker (`upvote jobs worker`); our own record of each job is store.py's `upvote_jobs`. Why these
+pieces:
+
+- a worker killed mid-job (SIGKILL, a lost machine) stops sending heartbeats; every worker
+  periodically asks Procrastinate for jobs of such stalled workers and puts them back in the
+  queue (`reap_stalled`), and the re-run resumes from the job's last epoch checkpoint;
+- nothing trains one job twice at once: each run holds a PostgreSQL advisory lock on the job id
+  for its whole length, on its own connection, which the server drops when the process dies;
+- the App is built by `make_app`, never at import: importing this module needs no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import procrastinate
+
+from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.engines.cpu import load_checkpoint
+from upvote.embeddings.params import Word2VecParams
+from upvote.jobs import store
+from upvote.jobs.store import State
+from upvote.redact import redact
+from upvote.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+TASK = "train_embeddings"
+QUEUE = "embeddings"
+LOCK_SPACE = 0x75707674  # first key of our advisory locks ("upvt"): apart from other users'
+PROGRESS_EVERY_S = 1.0  # at most one progress write per job per second
+# the `upvote embed train` options a job may set, and the Word2VecParams field each one sets
+OPTION_FIELDS = {
+    "dim": "vector_size",
+    "window": "window",
+    "negative": "negative",
+    "min_count": "min_count",
+    "sample": "sample",
+    "epochs": "epochs",
+}
+TOKENIZERS = ("word", "sentencepiece")
+
+
+class JobsError(RuntimeError):
+    """A configuration the queue cannot work with (no database URL, bad job options)."""
+
+
+class Cancelled(Exception):
+    """Raised from the progress callback when the job was cancelled: training stops there."""
+
+
+def database_url(dsn: str | None = None) -> str:
+    dsn = dsn or get_settings().jobs_database_url
+    if not dsn:
+        raise JobsError("no job database: set UPVOTE_JOBS_DATABASE_URL (a PostgreSQL URL)")
+    return dsn
+
+
+def job_params(options: dict) -> tuple[Word2VecParams, str]:
+    """(word2vec parameters, tokenizer) of a job's options; unknown or bad ones raise JobsError,
+    so a bad submission is refused before it is queued and a bad row fails its job."""
+    unknown = sorted(set(options) - set(OPTION_FIELDS) - {"model", "tokenizer"})
+    if unknown:
+        raise JobsError(f"unknown job option(s) {unknown}")
+    model = options.get("model", "sg")
+    tokenizer = options.get("tokenizer", "word")
+    if model not in ("sg", "cbow"):
+        raise JobsError(f"model must be sg or cbow, not {model!r}")
+    if tokenizer not in TOKENIZERS:
+        raise JobsError(f"tokenizer must be word or sentencepiece, not {tokenizer!r}")
+    given = {OPTION_FIELDS[k]: v for k, v in options.items() if k in OPTION_FIELDS}
+    for name, value in given.items():
+        low = 0 if name in ("negative", "sample") else 1
+        if not isinstance(value, int | float) or value < low:
+            raise JobsError(f"{name} must be a number >= {low}, not {value!r}")
+    return replace(Word2VecParams(), sg=model == "sg", **given), tokenizer
+
+
+def make_app(dsn: str | None = None, artifacts_dir: Path | None = None) -> procrastinate.App:
+    """The Procrastinate app with its one task, bound to a database and an artifacts folder."""
+    dsn = database_url(dsn)
+    artifacts = artifacts_dir or get_settings().jobs_dir
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+
+    @app.task(name=TASK, queue=QUEUE)
+    def train_embeddings(job_id: int) -> str | None:
+        return run_job(dsn, job_id, artifacts)
+
+    return app
+
+
+def apply_schemas(app: procrastinate.App, dsn: str) -> None:
+    """Procrastinate's schema (once: it is not idempotent itself) and ours (idempotent)."""
+    with store.connect(dsn) as conn:
+        installed = conn.execute("SELECT to_regclass('procrastinate_jobs') AS t").fetchone()["t"]
+        if installed is None:
+            with app.open():
+                app.schema_manager.apply_schema()
+        store.apply_schema(conn)
+
+
+def submit(app: procrastinate.App, dsn: str, corpus: str, options: dict, owner: str = "") -> int:
+    """Record the job and queue its task; returns our job id. The queueing lock refuses a second
+    queued copy of one job."""
+    job_params(options)
+    with store.connect(dsn) as conn:
+        job = store.create_job(conn, corpus, options, owner)
+        with app.open():
+            task = app.tasks[TASK].configure(queueing_lock=f"upvote-job-{job.id}")
+            queue_id = task.defer(job_id=job.id)
+        store.set_queue_id(conn, job.id, queue_id)
+    return job.id
+
+
+async def reap_stalled(app: procrastinate.App, every_s: float, stalled_after_s: float) -> None:
+    """Forever: put back in the queue the jobs of workers silent for stalled_after_s."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            stalled = await app.job_manager.get_stalled_jobs(
+                seconds_since_heartbeat=stalled_after_s
+            )
+        except Exception:  # a database hiccup: try again next round
+            log.exception("looking for stalled jobs failed")
+            continue
+        for job in stalled:
+            try:  # another worker may have re-queued it a moment ago: then this one fails
+                await app.job_manager.retry_job(job)
+                log.warning("job %s of a stalled worker went back in the queue", job.id)
+            except Exception as error:
+                log.info("job %s not re-queued here: %s", job.id, error)
+
+
+async def work(
+    app: procrastinate.App, concurrency: int, heartbeat_s: float, stalled_after_s: float
+) -> None:
+    """Run a worker (until SIGINT/SIGTERM) and the stalled-job reaper beside it."""
+    async with app.open_async():
+        reaper = asyncio.create_task(reap_stalled(app, heartbeat_s, stalled_after_s))
+        try:
+            await app.run_worker_async(
+                queues=[QUEUE],
+                concurrency=concurrency,
+                name=worker_name(),
+                update_heartbeat_interval=heartbeat_s,
+                stalled_worker_timeout=stalled_after_s,
+            )
+        finally:
+            reaper.cancel()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextlib.contextmanager
+def job_lock(dsn: str, job_id: int) -> Iterator[bool]:
+    """True while this process alone runs job_id (a session advisory lock on its own
+    connection: released at the end, or by the server when the process dies)."""
+    with store.connect(dsn) as conn:
+        got = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, %s) AS got", (LOCK_SPACE, job_id)
+        ).fetchone()["got"]
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, job_id))
+
+
+class Reporter:
+    """The training progress callback: sums words, writes progress at most once a second and
+    raises Cancelled once the job's row says cancelled. Engines call it from several threads."""
+
+    def __init__(self, conn, job_id: int, total: int, done: int, extra: dict) -> None:
+        self.conn, self.job_id, self.total, self.extra = conn, job_id, total, extra
+        self.done = done
+        self.lock = threading.Lock()
+        self.t0 = self.last = time.monotonic()
+        self.words_since_start, self.loss = 0, None
+
+    def __call__(self, words: int, loss: float) -> None:
+        with self.lock:
+            self.done += words
+            self.words_since_start += words
+            self.loss = loss
+            now = time.monotonic()
+            if now - self.last < PROGRESS_EVERY_S:
+                return
+            self.last = now
+            speed = self.words_since_start / max(now - self.t0, 1e-9)
+            state = store.set_progress(self.conn, self.job_id, self.snapshot(speed, loss))
+        if state is State.cancelled:
+            raise Cancelled
+
+    def final(self) -> dict:
+        speed = self.words_since_start / max(time.monotonic() - self.t0, 1e-9)
+        return self.snapshot(speed, self.loss) | {"eta_s": 0}
+
+    def snapshot(self, speed: float, loss: float | None) -> dict:
+        return self.extra | {
+            "fraction": min(self.done / max(self.total, 1), 1.0),
+            "words_per_s": round(speed),
+            "loss": loss,
+            "eta_s": round(max(self.total - self.done, 0) / speed, 1) if speed > 0 else None,
+        }
+
+
+def _tokenize(tokenizer: str, documents, out: Path):
+    """The tokenize callable; a SentencePiece model is trained once per job and kept in out."""
+    from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
+    from upvote.tokenizer.word import WordTokenizer
+
+    if tokenizer == "word":
+        return WordTokenizer().tokenize
+    model_dir = out / "tokenizer"
+    if model_dir.is_dir():
+        return SentencePieceTokenizer.load(model_dir).tokenize
+    model = SentencePieceTokenizer.train(documents)
+    model.save(model_dir)
+    return model.tokenize
+
+
+def _encode(corpus: str, params: Word2VecParams, tokenizer: str, out: Path) -> EncodedCorpus:
+    """The encoded corpus in out/corpus: reused when an earlier attempt finished encoding."""
+    encoded_dir = out / "corpus"
+    if (encoded_dir / "meta.json").exists():
+        return EncodedCorpus.open(encoded_dir)
+    documents = iter_documents(corpus)
+    tokenize = _tokenize(tokenizer, documents, out)
+    return encode_corpus(
+        documents, encoded_dir, min_count=params.min_count, max_vocab=params.max_vocab,
+        tokenize=tokenize,
+    )  # fmt: skip
+
+
+def run_job(dsn: str, job_id: int, artifacts: Path) -> str | None:
+    """Run one attempt of a job; returns its final state (None: nothing to do). Every error of
+    the job's own making ends it as failed with the message: the worker goes on."""
+    from upvote.embeddings.word2vec import train as train_vectors  # numba: only workers pay
+
+    with job_lock(dsn, job_id) as mine, store.connect(dsn) as conn:
+        if not mine:
+            log.warning("job %s runs elsewhere already: skipped", job_id)
+            return None
+        job = store.start_job(conn, job_id, worker_name())
+        if job is None:
+            return None  # cancelled while queued, or finished by an earlier attempt
+        out = artifacts / str(job_id)
+        try:
+            params, tokenizer = job_params(job.options)
+            out.mkdir(parents=True, exist_ok=True)
+            encoded = _encode(job.corpus, params, tokenizer, out)
+            if params.negative >= len(encoded.vocab):
+                raise JobsError(
+                    f"negative {params.negative} needs a vocabulary of more than that many "
+                    f"words; this corpus has {len(encoded.vocab)} (lower negative or min_count)"
+                )
+            checkpoint = load_checkpoint(out)
+            resumed = checkpoint[1]["epochs_done"] if checkpoint else 0
+            store.set_state(conn, job_id, State.training)
+            extra = {"resumed_from_epoch": resumed, "epochs": params.epochs}
+            reporter = Reporter(
+                conn, job_id, encoded.n_tokens * params.epochs, encoded.n_tokens * resumed, extra
+            )
+            vectors = train_vectors(encoded, params, checkpoint_dir=out, resume=True,
+                                    progress=reporter)  # fmt: skip
+            vectors.save_word2vec_format(out / "vectors.txt")
+            meta = params.to_dict() | {"tokenizer": tokenizer, "vocabulary": len(vectors)}
+            (out / "params.json").write_text(json.dumps(meta, indent=2))
+            store.set_progress(conn, job_id, reporter.final())
+            final = State.succeeded
+            store.set_state(conn, job_id, final)
+        except Cancelled:
+            final = State.cancelled
+        except Exception as error:  # the job's failure, not the worker's
+            log.warning("job %s failed: %s", job_id, error)
+            final = State.failed
+            message = redact(str(error) or type(error).__name__, job.corpus)
+            store.set_state(conn, job_id, final, error=message)
+        return final.value
