@@ -5,12 +5,17 @@ another worker, resumed from the last epoch checkpoint."""
 
 from __future__ import annotations
 
+import functools
+import gzip
+import http.server
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -85,7 +90,7 @@ class Queue:
                 worker.kill()
         self.workers = []
 
-    def submit(self, corpus: Path, **options) -> int:
+    def submit(self, corpus: Path | str, **options) -> int:
         return submit(make_app(self.dsn), self.dsn, str(corpus), options)
 
     def job(self, job_id: int):
@@ -207,6 +212,54 @@ def test_cancel_stops_a_running_job(workers, tmp_path):
     assert job.progress["fraction"] < 0.5
     assert not (workers.data_dir / "jobs" / str(job_id) / "vectors.txt").exists()
     assert worker.poll() is None
+
+
+@pytest.fixture
+def corpus_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/site (the only address any test here
+    fetches from; the workers reach it through the allow-list)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_corpora_by_url_are_fetched_extracted_and_hostile_ones_fail(workers, corpus_server):
+    site, url = corpus_server
+    text = write_corpus(site / "plain.txt", 60_000, seed=11).read_bytes()
+    (site / "corpus.txt.gz").write_bytes(gzip.compress(text))
+    with zipfile.ZipFile(site / "corpus.zip", "w") as archive:
+        archive.writestr("a/part1.txt", text[: len(text) // 2])
+        archive.writestr("a/part2.txt", text[len(text) // 2 :])
+        archive.writestr("../escape.txt", b"no")
+    workers.env["UPVOTE_JOBS_ALLOW_HOSTS"] = "127.0.0.1"
+    try:
+        workers.start_worker()
+    finally:
+        del workers.env["UPVOTE_JOBS_ALLOW_HOSTS"]
+    done = workers.upvote("jobs", "submit", f"{url}/corpus.txt.gz", "--dim", "16")
+    assert done.returncode == 0, done.stderr
+    gz = int(done.stdout)
+    zipped = workers.submit(f"{url}/corpus.zip", dim=16)
+    private = workers.submit("http://10.0.0.1/corpus.txt", dim=16)  # refused before connecting
+    missing = workers.submit(f"{url}/missing.txt", dim=16)
+    jobs = workers.wait([gz, zipped, private, missing], lambda job: job.state in FINAL)
+
+    assert jobs[0].state is State.succeeded, jobs[0].error
+    vectors = load_vectors(workers, gz)
+    assert len(vectors) == 20 * 26 and vectors.vector_size == 16
+    out = workers.data_dir / "jobs" / str(gz)
+    assert not (out / "download").exists() or not any((out / "download").iterdir())
+    assert not (out / "text").exists()  # the extracted text is deleted once encoded
+    assert jobs[1].state is State.failed and "../escape.txt" in jobs[1].error
+    assert jobs[2].state is State.failed
+    assert jobs[2].error == "refused: 10.0.0.1 (private) is not a public address"
+    assert jobs[3].state is State.failed and "404" in jobs[3].error
+    assert all(job.attempts == 1 for job in jobs)
 
 
 def test_bad_input_is_one_line(queue, tmp_path):

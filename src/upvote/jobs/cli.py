@@ -88,7 +88,11 @@ def worker(
 
 @app.command()
 def submit(
-    corpus: Path = typer.Argument(..., help="UTF-8 text file (plain or gzip) to train on."),
+    corpus: str = typer.Argument(
+        ...,
+        help="An http(s) URL (fetched by the worker: text, .gz/.bz2/.xz, .zip/.tar, Parquet) or a "
+        "local file (text, gzip or Parquet) the workers can read.",
+    ),
     database: str | None = DATABASE,
     owner: str = typer.Option("", help="Who the job belongs to."),
     model: str | None = typer.Option(None, help="sg or cbow (default: sg)."),
@@ -99,20 +103,25 @@ def submit(
     min_count: int | None = typer.Option(None, min=1, help="Drop words rarer than this."),
     sample: float | None = typer.Option(None, min=0.0, help="Sub-sampling threshold."),
     epochs: int | None = typer.Option(None, min=1, help="Passes over the corpus."),
+    column: str | None = typer.Option(None, help="Parquet corpus: the text column."),
 ) -> None:
     """Queue a word2vec job and print its id; options left out keep `embed train`'s defaults."""
+    from upvote.jobs.queue import is_url
     from upvote.jobs.queue import submit as submit_job
 
-    if not corpus.is_file():
-        fail(f"corpus not found: {corpus}")
+    if not is_url(corpus):
+        if not Path(corpus).is_file():
+            fail(f"corpus not found: {corpus}")
+        corpus = str(Path(corpus).resolve())
     given = {
         "model": model, "tokenizer": tokenizer, "dim": dim, "window": window,
         "negative": negative, "min_count": min_count, "sample": sample, "epochs": epochs,
+        "column": column,
     }  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
     queue_app, dsn = _setup(database)
     with _errors(dsn):
-        job_id = submit_job(queue_app, dsn, str(corpus.resolve()), options, owner)
+        job_id = submit_job(queue_app, dsn, corpus, options, owner)
     typer.echo(job_id)
 
 

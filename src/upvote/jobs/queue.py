@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -32,6 +33,8 @@ from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_document
 from upvote.embeddings.engines.cpu import load_checkpoint
 from upvote.embeddings.params import Word2VecParams
 from upvote.jobs import store
+from upvote.jobs.extract import extract
+from upvote.jobs.fetch import FetchLimits, fetch
 from upvote.jobs.store import State
 from upvote.redact import redact
 from upvote.settings import get_settings
@@ -52,6 +55,10 @@ OPTION_FIELDS = {
     "epochs": "epochs",
 }
 TOKENIZERS = ("word", "sentencepiece")
+OTHER_OPTIONS = ("model", "tokenizer", "column")  # options that are no Word2VecParams field
+# A job's corpus: an http(s) URL (fetched by the worker), "upload:NAME" (a file the API streamed
+# to <artifacts>/<id>/upload/NAME), or a local path an operator gave `upvote jobs submit`.
+UPLOAD_PREFIX = "upload:"
 
 
 class JobsError(RuntimeError):
@@ -72,7 +79,7 @@ def database_url(dsn: str | None = None) -> str:
 def job_params(options: dict) -> tuple[Word2VecParams, str]:
     """(word2vec parameters, tokenizer) of a job's options; unknown or bad ones raise JobsError,
     so a bad submission is refused before it is queued and a bad row fails its job."""
-    unknown = sorted(set(options) - set(OPTION_FIELDS) - {"model", "tokenizer"})
+    unknown = sorted(set(options) - set(OPTION_FIELDS) - set(OTHER_OPTIONS))
     if unknown:
         raise JobsError(f"unknown job option(s) {unknown}")
     model = options.get("model", "sg")
@@ -81,6 +88,9 @@ def job_params(options: dict) -> tuple[Word2VecParams, str]:
         raise JobsError(f"model must be sg or cbow, not {model!r}")
     if tokenizer not in TOKENIZERS:
         raise JobsError(f"tokenizer must be word or sentencepiece, not {tokenizer!r}")
+    column = options.get("column")
+    if column is not None and (not isinstance(column, str) or not column.strip()):
+        raise JobsError(f"column must be a column name, not {column!r}")
     given = {OPTION_FIELDS[k]: v for k, v in options.items() if k in OPTION_FIELDS}
     for name, value in given.items():
         low = 0 if name in ("negative", "sample") else 1
@@ -234,20 +244,64 @@ def _tokenize(tokenizer: str, documents, out: Path):
     return model.tokenize
 
 
-def _encode(corpus: str, params: Word2VecParams, tokenizer: str, out: Path) -> EncodedCorpus:
-    """The encoded corpus in out/corpus: reused when an earlier attempt finished encoding."""
+def is_url(corpus: str) -> bool:
+    return corpus.split(":", 1)[0].lower() in ("http", "https")
+
+
+def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
+    """The job's corpus as something `iter_documents` reads. A stranger's corpus (a URL, an
+    upload) is fetched SSRF-safely and made into one checked UTF-8 text file, out/text/corpus.txt,
+    which a later attempt reuses; the download is deleted once extracted. An operator's local path
+    (`upvote jobs submit PATH`) is read as `upvote embed train` reads it."""
+    text = out / "text" / "corpus.txt"
+    if text.exists():
+        return str(text)
+    column = job.options.get("column")
+    if is_url(job.corpus):
+        store.set_state(conn, job.id, State.fetching)
+        downloaded = fetch(job.corpus, out / "download", limits)
+        try:
+            extract(downloaded, text.parent, column=column, limits=limits)
+        finally:
+            downloaded.unlink(missing_ok=True)
+    elif job.corpus.startswith(UPLOAD_PREFIX):
+        uploaded = out / "upload" / job.corpus.removeprefix(UPLOAD_PREFIX)
+        extract(uploaded, text.parent, column=column, limits=limits)
+        uploaded.unlink(missing_ok=True)
+    else:
+        return job.corpus
+    store.set_state(conn, job.id, State.encoding)
+    return str(text)
+
+
+def encoded_corpus(
+    conn, job: store.Job, params: Word2VecParams, tokenizer: str, out: Path, limits: FetchLimits
+) -> EncodedCorpus:
+    """The encoded corpus in out/corpus: reused when an earlier attempt finished encoding (then
+    nothing is fetched again); the extracted text is deleted once encoded."""
     encoded_dir = out / "corpus"
     if (encoded_dir / "meta.json").exists():
         return EncodedCorpus.open(encoded_dir)
-    documents = iter_documents(corpus)
-    tokenize = _tokenize(tokenizer, documents, out)
+    corpus = corpus_text(conn, job, out, limits)
+    encoded = _encode(corpus, job.options.get("column"), params, tokenizer, encoded_dir)
+    shutil.rmtree(out / "text", ignore_errors=True)
+    return encoded
+
+
+def _encode(
+    corpus: str, column: str | None, params: Word2VecParams, tokenizer: str, encoded_dir: Path
+) -> EncodedCorpus:
+    documents = iter_documents(corpus, column)
+    tokenize = _tokenize(tokenizer, documents, encoded_dir.parent)
     return encode_corpus(
         documents, encoded_dir, min_count=params.min_count, max_vocab=params.max_vocab,
         tokenize=tokenize,
     )  # fmt: skip
 
 
-def run_job(dsn: str, job_id: int, artifacts: Path) -> str | None:
+def run_job(
+    dsn: str, job_id: int, artifacts: Path, limits: FetchLimits | None = None
+) -> str | None:
     """Run one attempt of a job; returns its final state (None: nothing to do). Every error of
     the job's own making ends it as failed with the message: the worker goes on."""
     from upvote.embeddings.word2vec import train as train_vectors  # numba: only workers pay
@@ -263,7 +317,7 @@ def run_job(dsn: str, job_id: int, artifacts: Path) -> str | None:
         try:
             params, tokenizer = job_params(job.options)
             out.mkdir(parents=True, exist_ok=True)
-            encoded = _encode(job.corpus, params, tokenizer, out)
+            encoded = encoded_corpus(conn, job, params, tokenizer, out, limits or FetchLimits())
             if params.negative >= len(encoded.vocab):
                 raise JobsError(
                     f"negative {params.negative} needs a vocabulary of more than that many "
