@@ -74,6 +74,7 @@ def train(
     from upvote.data.dataset import describe_source
     from upvote.model.baselines import KINDS
     from upvote.model.inference import ACTIVATIONS
+    from upvote.model.mirror import track_training
     from upvote.model.train import TrainOptions, quick_options
     from upvote.model.train import train as run_training
     from upvote.model.tune import load_params
@@ -168,25 +169,9 @@ def train(
     _print_results(results)
     typer.echo(f"model {bundle.name} -> {bundle} ({time.perf_counter() - start:.1f} s)")
     typer.echo(f"report: {results['report']}")
-    track_training(tracking, bundle, results, source, started)
+    track_training(tracking, bundle, results, source, started, say=typer.echo)
     if promote:
         _make_champion(bundle.name)
-
-
-def track_training(tracking, bundle: Path, results: dict, source: str, started: float) -> None:
-    """Log the training in MLflow and mirror the new version and the aliases (said once if
-    tracking is off). Also logs the challengers of `upvote retrain`."""
-    from upvote.model.registry_cli import mlflow_aliases
-    from upvote.tracking.runs import log_training
-
-    metadata = json.loads((bundle / "metadata.json").read_text())
-    run_id = log_training(tracking, metadata, results, bundle, source, started)
-    if run_id is None:
-        return
-    ours = results["ours"]
-    tracking.mirror_version(bundle, run_id, {k: ours[k] for k in ("spearman", "log_r2")})
-    tracking.mirror_aliases(mlflow_aliases())  # publish made it challenger (or champion)
-    typer.echo(f"tracked: MLflow run {run_id} in {tracking.where} (browse: upvote ui)")
 
 
 def _make_champion(version: str) -> None:

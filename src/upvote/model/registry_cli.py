@@ -13,9 +13,9 @@ import typer
 
 from upvote.console import fail
 from upvote.model.bundle import ModelNotFoundError
+from upvote.model.mirror import after_alias_change
 from upvote.model.registry import (
     ALIASES,
-    LATEST,
     LOG,
     RegistryError,
     aliases,
@@ -29,25 +29,6 @@ from upvote.model.registry import (
 
 app = typer.Typer(no_args_is_help=True)
 REGISTRY_ERRORS = (ModelNotFoundError, RegistryError, OSError)  # a one-line message each
-
-
-def mlflow_aliases(root: Path | None = None) -> dict[str, str]:
-    """The aliases MLflow mirrors: champion and challenger (MLflow reserves "latest")."""
-    return {alias: version for alias, version in aliases(root).items() if alias != LATEST}
-
-
-def after_alias_change(event: dict) -> None:
-    """Called after each promote or rollback made from the command line (``upvote models``,
-    ``upvote train --promote``), with the event just logged: mirror the aliases into MLflow.
-
-    It runs after the change is done and logged and never undoes or blocks it: the registry
-    folder is the source of truth, the mirror only follows it (a failed mirror is said once and
-    repaired by the next change, which copies every alias).
-    """
-    from upvote.tracking.client import Tracking
-
-    if Tracking("upvote-train", say=typer.echo).mirror_aliases(mlflow_aliases()):
-        typer.echo(f"MLflow registry: {event['alias']} -> {event['version']}")
 
 
 @app.command("list")
@@ -134,7 +115,7 @@ def _changed(event: dict) -> None:
     typer.echo(
         f"champion: {event['version']} (was {event['previous']}), logged in {registry() / LOG}"
     )
-    after_alias_change(event)
+    after_alias_change(event, say=typer.echo)
 
 
 def _aliases_by_version(root: Path) -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ from upvote.data.dataset import describe_source, load_stories, pull
 from upvote.data.files import DataError
 from upvote.data.sources import Query
 from upvote.model.bundle import ModelNotFoundError, UpvoteModel
-from upvote.model.cli import track_training
+from upvote.model.mirror import after_alias_change, track_training
 from upvote.model.registry import (
     CHAMPION,
     ChampionChanged,
@@ -39,7 +39,6 @@ from upvote.model.registry import (
     promote,
     registry,
 )
-from upvote.model.registry_cli import after_alias_change
 from upvote.model.splits import Data, prepare_data
 from upvote.model.train import TrainOptions, quick_options, train
 from upvote.model.tune import load_params
@@ -214,7 +213,7 @@ def _challenge(
     except (ValueError, FileExistsError, DataError) as err:
         raise RetrainError(f"training the challenger failed: {err}") from None
     decision.challenger = bundle.name
-    track_training(challenger_tracking, bundle, results, describe_source(), started)
+    track_training(challenger_tracking, bundle, results, describe_source(), started, say=log)
     data = _data(training)
     if data.snapshot != decision.data_snapshot:
         raise RetrainError("the dataset changed while the challenger trained (a pull?): try again")
@@ -252,7 +251,7 @@ def _promote(decision: Decision, champion: str, log: Callable[[str], None]) -> N
         decision.reason = f"{changed} (the challenger was compared with {champion}): not promoted"
         return
     log(f"champion: {event['version']} (was {event['previous']})")
-    after_alias_change(event)
+    after_alias_change(event, say=log)
 
 
 def _run(decision: Decision, started: float) -> RunRecord:
