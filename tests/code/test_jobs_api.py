@@ -6,6 +6,7 @@ and a URL to a private address fails with the fetcher's refusal."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import http.server
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 pytest.importorskip("procrastinate", reason="procrastinate not installed: pip install '.[jobs]'")
 pytest.importorskip("python_multipart", reason="python-multipart not installed")
@@ -160,7 +162,58 @@ def test_bad_input_is_a_422_naming_the_field(api, db):
     response = api.post(JOBS, files={"file": ("c.txt", b"a b c")}, data={"options": '{"dim": -1}'},
                         headers=headers)  # fmt: skip
     assert response.status_code == 422 and ["body", "options", "dim"] in fields(response)
+    for content_type, body in [
+        ("multipart/form-data", b"no boundary"),
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\ngarbage"),
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; "
+         b'name="other"\r\n\r\nv\r\n--xyz--\r\n'),
+    ]:  # fmt: skip
+        response = api.post(JOBS, content=body, headers=headers | {"Content-Type": content_type})
+        assert response.status_code in (400, 422), (body, response.text)
+        assert response.json()["detail"][0]["loc"][0] == "body"
+    assert api.get(f"{JOBS}/notanumber", headers=headers).status_code == 422
     assert api.get(JOBS, headers=headers).json()["total"] == 0  # nothing was queued
+    assert not any((db[1] / "jobs" / "uploads-tmp").iterdir())
+
+
+def test_database_down_is_a_503_without_secrets(tmp_path):
+    dsn = f"postgresql://upvote:s3cret@127.0.0.1:{free_port()}/jobs"
+    settings = JobsApiSettings(jobs_database_url=dsn, data_dir=tmp_path, jobs_db_timeout_s=0.5)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        health = client.get("/health")
+        listed = client.get(JOBS, headers={"Authorization": "Bearer uvj_x"})
+        metrics = client.get("/metrics")
+    assert health.status_code == 503 and listed.status_code == 503
+    assert "upvote_jobs_database_up 0.0" in metrics.text
+    assert all("s3cret" not in r.text for r in (health, listed, metrics))
+
+
+def test_concurrent_submissions_never_pass_the_jobs_quota(db):
+    """Eight submissions at once through a real uvicorn server: exactly the quota's two pass."""
+    dsn, data_dir = db
+    settings = JobsApiSettings(jobs_database_url=dsn, data_dir=data_dir)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=free_port(),
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{server.config.port}"
+        headers = new_token(dsn, "oscar", max_concurrent_jobs=2)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(
+                lambda i: httpx.post(f"{base}{JOBS}", json={"url": f"http://e.com/{i}"},
+                                     headers=headers, timeout=30).status_code,
+                range(8),
+            ))  # fmt: skip
+        assert sorted(statuses) == [202, 202] + [429] * 6
+        metrics = httpx.get(f"{base}/metrics").text
+        labels = 'endpoint="/v1/embeddings/jobs",method="POST",status="429"'
+        assert f"upvote_jobs_http_requests_total{{{labels}}} 6.0" in metrics
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_jobs_are_private_listed_cancelled_and_deleted(api, db):

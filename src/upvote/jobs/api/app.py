@@ -21,16 +21,18 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from procrastinate.exceptions import ConnectorException
 from prometheus_client import CollectorRegistry
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from upvote.jobs.api.config import JobsApiSettings
-from upvote.jobs.api.metrics import JobsCollector
+from upvote.jobs.api.metrics import HttpMetrics, JobsCollector
 from upvote.jobs.api.models import JobCreate
 from upvote.jobs.api.routes import jobs, ops
 from upvote.jobs.api.vectors import VectorCache
 from upvote.jobs.queue import database_url, make_app
+from upvote.serve.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 20
@@ -39,7 +41,7 @@ MAX_ERRORS = 20
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     app.state.pool.open(wait=False)
-    app.state.queue.open()
+    app.state.queue.open(app.state.pool)  # one pool: it queues tasks over ours
     try:
         yield
     finally:
@@ -95,6 +97,7 @@ def create_app(settings: JobsApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = ConnectionPool(
         dsn, min_size=1, max_size=settings.jobs_db_pool_size, open=False,
+        timeout=settings.jobs_db_timeout_s,
         kwargs={"autocommit": True, "row_factory": dict_row}, name="upvote-jobs-api",
     )  # fmt: skip
     app.state.queue = make_app(dsn, settings.jobs_dir)
@@ -104,8 +107,12 @@ def create_app(settings: JobsApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(psycopg.OperationalError, database_down)
     app.add_exception_handler(PoolTimeout, database_down)
+    app.add_exception_handler(ConnectorException, database_down)  # Procrastinate's, deferring
     app.add_exception_handler(Exception, internal_error)
     app.include_router(jobs.router)
     app.include_router(ops.router)
     with_body_schemas(app)
+    paths = frozenset(getattr(route, "path", "") for route in app.routes)
+    metrics = HttpMetrics(app.state.registry)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, paths=paths)
     return app

@@ -66,10 +66,8 @@ def unauthorized(message: str, error: str | None = None) -> HTTPException:
     return HTTPException(401, detail=message, headers={"WWW-Authenticate": header})
 
 
-def current_caller(
-    conn: Conn,
-    settings: Settings,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+def authenticate(
+    conn: psycopg.Connection, settings: JobsApiSettings, credentials: HTTPAuthorizationCredentials
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
@@ -82,4 +80,20 @@ def current_caller(
     return Caller(token.name, limits)
 
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def current_caller(conn: Conn, settings: Settings, credentials: Credentials) -> Caller:
+    """The caller, on the request's connection (which the route then uses too)."""
+    return authenticate(conn, settings, credentials)
+
+
+def pooled_caller(pool: Pool, settings: Settings, credentials: Credentials) -> Caller:
+    """The caller, on a connection held only for the lookup: for the upload route, which must
+    not hold a connection while a body streams in for minutes."""
+    with pool.connection(timeout=settings.jobs_db_timeout_s) as conn:
+        return authenticate(conn, settings, credentials)
+
+
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
+PooledCaller = Annotated[Caller, Depends(pooled_caller)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -31,6 +32,26 @@ DURATIONS = (
     "FROM upvote_jobs WHERE finished IS NOT NULL AND started IS NOT NULL GROUP BY state"
 )
 FAILED = "SELECT count(*) AS n FROM upvote_jobs WHERE state = 'failed'"
+
+
+class HttpMetrics:
+    """Requests and latency per endpoint, counted by serve/metrics.py's MetricsMiddleware (which
+    reads only these two attributes) under names of their own."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "upvote_jobs_http_requests",
+            "HTTP requests of the jobs API by endpoint, method and status.",
+            ["endpoint", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "upvote_jobs_http_request_seconds",
+            "HTTP request latency of the jobs API by endpoint.",
+            ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+            registry=registry,
+        )
 
 
 class JobsCollector:

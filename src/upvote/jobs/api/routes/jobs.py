@@ -21,7 +21,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from upvote.jobs import queue, store
-from upvote.jobs.api.deps import Caller, Conn, CurrentCaller, Pool, Queue, Settings, Vectors
+from upvote.jobs.api.deps import (
+    Caller,
+    Conn,
+    CurrentCaller,
+    Pool,
+    PooledCaller,
+    Queue,
+    Settings,
+    Vectors,
+)
 from upvote.jobs.api.models import (
     JobCreate,
     JobCreated,
@@ -35,6 +44,7 @@ from upvote.jobs.api.vectors import TEXT
 from upvote.jobs.store import FINAL, State
 
 router = APIRouter(prefix="/v1/embeddings", tags=["jobs"])
+OWNER_LOCK = 0x75706A71  # first key of the per-owner advisory lock of job creation ("upjq")
 UPLOAD_DOC = {
     "requestBody": {
         "required": True,
@@ -119,7 +129,7 @@ async def capped_body(request: Request, max_bytes: int) -> bytes:
     responses={413: {"description": "upload too large"}, 429: {"description": "over quota"}},
 )
 async def create_job(
-    request: Request, caller: CurrentCaller, settings: Settings, pool: Pool, app_queue: Queue
+    request: Request, caller: PooledCaller, settings: Settings, pool: Pool, app_queue: Queue
 ) -> JSONResponse:
     """A job for a corpus by URL (JSON: url, options) or uploaded (multipart: file, options)."""
 
@@ -168,9 +178,19 @@ async def _create_uploaded(request, caller, settings, left, connected, app_queue
 def _create_and_defer(
     conn, app_queue, caller: Caller, corpus: str, options: JobOptions, upload, artifacts
 ) -> int:
-    """Record the job, put an upload in its folder (<artifacts>/<id>/upload/NAME), queue it."""
+    """Record the job, put an upload in its folder (<artifacts>/<id>/upload/NAME), queue it.
+
+    The quota is checked again here, under a lock on the owner held until the row is written:
+    two requests at once cannot both take the last free slot (the check before the upload only
+    spares a client sending a body that would be refused)."""
     size = upload.size if upload is not None else None
-    job = queue.create(conn, corpus, options.given(), caller.name, size)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCK, caller.name))
+        left = check_jobs_quota(conn, caller)
+        if size is not None and size > left:
+            raise field_error(413, ("body", "file"), f"upload larger than this token's quota "
+                              f"({left} bytes left)")  # fmt: skip
+        job = queue.create(conn, corpus, options.given(), caller.name, size)
     try:
         if upload is not None:
             folder = artifacts / str(job.id) / "upload"
