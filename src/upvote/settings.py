@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # where each job's vectors go (default: <data_dir>/jobs/<job id>/)
     jobs_database_url: str | None = None
     jobs_artifacts_dir: Path | None = None
+    # the quota of an API token created without its own (`upvote jobs token create`): jobs not
+    # finished at once, and corpus bytes of all its jobs not deleted (uploads and downloads)
+    jobs_max_concurrent_jobs: int = Field(default=4, ge=1)
+    jobs_max_bytes: int = Field(default=20 << 30, ge=1)
 
     @property
     def datasets_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""`upvote jobs init|worker|submit|status|list|cancel`: the word2vec job queue from a shell.
+"""`upvote jobs init|worker|submit|status|list|cancel|token`: the word2vec job queue from a shell.
 
 The database is UPVOTE_JOBS_DATABASE_URL (or --database); workers on any number of machines
 share it. Errors are one line (the database URL's password masked), never a traceback.
@@ -16,9 +16,11 @@ import psycopg
 import typer
 
 from upvote.console import fail
+from upvote.jobs import token_cli
 from upvote.redact import redact
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(token_cli.app, name="token", help="API tokens: create, list, revoke.")
 
 DATABASE = typer.Option(
     None, "--database", help="PostgreSQL URL of the queue (default: UPVOTE_JOBS_DATABASE_URL)."

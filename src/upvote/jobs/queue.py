@@ -32,9 +32,9 @@ import procrastinate
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.cpu import load_checkpoint
 from upvote.embeddings.params import Word2VecParams
-from upvote.jobs import store
+from upvote.jobs import store, tokens
 from upvote.jobs.extract import extract
-from upvote.jobs.fetch import FetchLimits, fetch
+from upvote.jobs.fetch import FetchError, FetchLimits, fetch
 from upvote.jobs.store import State
 from upvote.redact import redact
 from upvote.settings import get_settings
@@ -55,7 +55,8 @@ OPTION_FIELDS = {
     "epochs": "epochs",
 }
 TOKENIZERS = ("word", "sentencepiece")
-OTHER_OPTIONS = ("model", "tokenizer", "column")  # options that are no Word2VecParams field
+# options that are no Word2VecParams field; evaluation: the evaluation sets run at the end
+OTHER_OPTIONS = ("model", "tokenizer", "column", "evaluation")
 # A job's corpus: an http(s) URL (fetched by the worker), "upload:NAME" (a file the API streamed
 # to <artifacts>/<id>/upload/NAME), or a local path an operator gave `upvote jobs submit`.
 UPLOAD_PREFIX = "upload:"
@@ -120,18 +121,31 @@ def apply_schemas(app: procrastinate.App, dsn: str) -> None:
             with app.open():
                 app.schema_manager.apply_schema()
         store.apply_schema(conn)
+        tokens.apply_schema(conn)
+
+
+def create(
+    conn, corpus: str, options: dict, owner: str = "", corpus_bytes: int | None = None
+) -> store.Job:
+    """Record a job (its options checked first); it runs once `defer`red. Apart so that the API
+    can put an upload in the job's folder between the two."""
+    job_params(options)
+    return store.create_job(conn, corpus, options, owner, corpus_bytes)
+
+
+def defer(app: procrastinate.App, conn, job_id: int) -> None:
+    """Queue the task of a recorded job (the app open). The queueing lock refuses a second
+    queued copy of one job."""
+    task = app.tasks[TASK].configure(queueing_lock=f"upvote-job-{job_id}")
+    store.set_queue_id(conn, job_id, task.defer(job_id=job_id))
 
 
 def submit(app: procrastinate.App, dsn: str, corpus: str, options: dict, owner: str = "") -> int:
-    """Record the job and queue its task; returns our job id. The queueing lock refuses a second
-    queued copy of one job."""
-    job_params(options)
+    """Record the job and queue its task; returns our job id."""
     with store.connect(dsn) as conn:
-        job = store.create_job(conn, corpus, options, owner)
+        job = create(conn, corpus, options, owner)
         with app.open():
-            task = app.tasks[TASK].configure(queueing_lock=f"upvote-job-{job.id}")
-            queue_id = task.defer(job_id=job.id)
-        store.set_queue_id(conn, job.id, queue_id)
+            defer(app, conn, job.id)
     return job.id
 
 
@@ -213,7 +227,7 @@ class Reporter:
             self.last = now
             speed = self.words_since_start / max(now - self.t0, 1e-9)
             state = store.set_progress(self.conn, self.job_id, self.snapshot(speed, loss))
-        if state is State.cancelled:
+        if state in (State.cancelled, None):  # None: the row is gone
             raise Cancelled
 
     def final(self) -> dict:
@@ -248,6 +262,35 @@ def is_url(corpus: str) -> bool:
     return corpus.split(":", 1)[0].lower() in ("http", "https")
 
 
+def owner_limits(conn, job: store.Job, limits: FetchLimits) -> FetchLimits:
+    """The fetch limits of a URL job whose owner is an API token: the download is capped at what
+    is left of the token's byte quota (an operator's job, owned by no token, has no quota)."""
+    token = tokens.get_token(conn, job.owner) if is_url(job.corpus) else None
+    if token is None:
+        return limits
+    settings = get_settings()
+    quota = tokens.quota(token, settings.jobs_max_concurrent_jobs, settings.jobs_max_bytes)
+    remaining = quota.max_bytes - store.usage(conn, job.owner, besides=job.id)[1]
+    if remaining <= 0:
+        raise JobsError(
+            f"the byte quota of token {job.owner!r} ({quota.max_bytes} bytes) is used up"
+        )
+    return replace(limits, max_download_bytes=min(limits.max_download_bytes, remaining))
+
+
+def _fetch_within_quota(job: store.Job, dest: Path, limits: FetchLimits) -> Path:
+    """fetch, with a download over the owner's remaining quota named as such."""
+    try:
+        return fetch(job.corpus, dest, limits)
+    except FetchError as error:
+        if limits.max_download_bytes < FetchLimits.max_download_bytes and "larger" in str(error):
+            raise FetchError(
+                f"download larger than the {limits.max_download_bytes} bytes left of the byte "
+                f"quota of token {job.owner!r}"
+            ) from None
+        raise
+
+
 def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
     """The job's corpus as something `iter_documents` reads. A stranger's corpus (a URL, an
     upload) is fetched SSRF-safely and made into one checked UTF-8 text file, out/text/corpus.txt,
@@ -259,7 +302,8 @@ def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
     column = job.options.get("column")
     if is_url(job.corpus):
         store.set_state(conn, job.id, State.fetching)
-        downloaded = fetch(job.corpus, out / "download", limits)
+        downloaded = _fetch_within_quota(job, out / "download", owner_limits(conn, job, limits))
+        store.set_corpus_bytes(conn, job.id, downloaded.stat().st_size)
         try:
             extract(downloaded, text.parent, column=column, limits=limits)
         finally:
@@ -325,7 +369,8 @@ def run_job(
                 )
             checkpoint = load_checkpoint(out)
             resumed = checkpoint[1]["epochs_done"] if checkpoint else 0
-            store.set_state(conn, job_id, State.training)
+            if not store.set_state(conn, job_id, State.training):
+                raise Cancelled  # cancelled (or deleted) while the corpus was fetched or encoded
             extra = {"resumed_from_epoch": resumed, "epochs": params.epochs}
             reporter = Reporter(
                 conn, job_id, encoded.n_tokens * params.epochs, encoded.n_tokens * resumed, extra
@@ -345,4 +390,7 @@ def run_job(
             final = State.failed
             message = redact(str(error) or type(error).__name__, job.corpus)
             store.set_state(conn, job_id, final, error=message)
+        now = store.get_job(conn, job_id)
+        if now is None or now.deleted is not None:  # deleted while it ran (store.mark_deleted)
+            shutil.rmtree(out, ignore_errors=True)
         return final.value

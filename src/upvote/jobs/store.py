@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS upvote_jobs (
     finished timestamptz
 );
 CREATE INDEX IF NOT EXISTS upvote_jobs_owner_created ON upvote_jobs (owner, created DESC);
+-- the corpus size counted against its owner's byte quota (an upload's at once, a URL's once
+-- downloaded); deleted: DELETE /jobs/{id} keeps the row (metrics and quotas stay consistent)
+ALTER TABLE upvote_jobs ADD COLUMN IF NOT EXISTS corpus_bytes bigint;
+ALTER TABLE upvote_jobs ADD COLUMN IF NOT EXISTS deleted timestamptz;
 """
 
 
@@ -75,6 +79,8 @@ class Job:
     created: datetime
     started: datetime | None
     finished: datetime | None
+    corpus_bytes: int | None = None
+    deleted: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> Job:
@@ -83,7 +89,7 @@ class Job:
     def to_dict(self) -> dict:
         """JSON-ready: times as ISO 8601 strings."""
         out = asdict(self) | {"state": self.state.value}
-        for key in ("created", "started", "finished"):
+        for key in ("created", "started", "finished", "deleted"):
             out[key] = out[key].isoformat() if out[key] is not None else None
         return out
 
@@ -96,10 +102,17 @@ def apply_schema(conn: psycopg.Connection) -> None:
     conn.execute(SCHEMA)
 
 
-def create_job(conn: psycopg.Connection, corpus: str, options: dict, owner: str = "") -> Job:
+def create_job(
+    conn: psycopg.Connection,
+    corpus: str,
+    options: dict,
+    owner: str = "",
+    corpus_bytes: int | None = None,
+) -> Job:
     row = conn.execute(
-        "INSERT INTO upvote_jobs (owner, corpus, options) VALUES (%s, %s, %s) RETURNING *",
-        (owner, corpus, Jsonb(options)),
+        "INSERT INTO upvote_jobs (owner, corpus, options, corpus_bytes) "
+        "VALUES (%s, %s, %s, %s) RETURNING *",
+        (owner, corpus, Jsonb(options), corpus_bytes),
     ).fetchone()
     return Job.from_row(row)
 
@@ -116,14 +129,51 @@ def list_jobs(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Job]:
-    """Newest first; owner/state None: any."""
+    """Newest first, deleted jobs left out; owner/state None: any."""
     rows = conn.execute(
-        "SELECT * FROM upvote_jobs WHERE (%(owner)s::text IS NULL OR owner = %(owner)s) "
+        "SELECT * FROM upvote_jobs WHERE deleted IS NULL "
+        "AND (%(owner)s::text IS NULL OR owner = %(owner)s) "
         "AND (%(state)s::upvote_job_state IS NULL OR state = %(state)s) "
         "ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
         {"owner": owner, "state": state, "limit": limit, "offset": offset},
     ).fetchall()
     return [Job.from_row(row) for row in rows]
+
+
+def count_jobs(conn: psycopg.Connection, owner: str, state: State | None = None) -> int:
+    """How many of owner's jobs (not deleted) are in `state` (None: any)."""
+    return conn.execute(
+        "SELECT count(*) AS n FROM upvote_jobs WHERE deleted IS NULL AND owner = %(owner)s "
+        "AND (%(state)s::upvote_job_state IS NULL OR state = %(state)s)",
+        {"owner": owner, "state": state},
+    ).fetchone()["n"]
+
+
+def usage(conn: psycopg.Connection, owner: str, besides: int | None = None) -> tuple[int, int]:
+    """(jobs not final, corpus bytes of all jobs) of owner, deleted ones left out, job `besides`
+    too: what counts against the owner's quota."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE state NOT IN ('succeeded', 'failed', 'cancelled')) AS n, "
+        "coalesce(sum(corpus_bytes), 0) AS bytes FROM upvote_jobs "
+        "WHERE deleted IS NULL AND owner = %s AND id IS DISTINCT FROM %s",
+        (owner, besides),
+    ).fetchone()
+    return row["n"], int(row["bytes"])
+
+
+def set_corpus_bytes(conn: psycopg.Connection, job_id: int, size: int) -> None:
+    conn.execute("UPDATE upvote_jobs SET corpus_bytes = %s WHERE id = %s", (size, job_id))
+
+
+def mark_deleted(conn: psycopg.Connection, job_id: int) -> None:
+    """Delete a job: cancelled first when it has not finished (its worker stops at its next
+    progress report and then removes the job's folder itself, run_job), stamped deleted. The row
+    stays so that failure counts and durations in /metrics never go backwards; every listing and
+    quota leaves it out."""
+    set_state(conn, job_id, State.cancelled)
+    conn.execute(
+        "UPDATE upvote_jobs SET deleted = coalesce(deleted, now()) WHERE id = %s", (job_id,)
+    )
 
 
 def set_queue_id(conn: psycopg.Connection, job_id: int, queue_id: int) -> None:
