@@ -104,6 +104,11 @@ def submit(
     sample: float | None = typer.Option(None, min=0.0, help="Sub-sampling threshold."),
     epochs: int | None = typer.Option(None, min=1, help="Passes over the corpus."),
     column: str | None = typer.Option(None, help="Parquet corpus: the text column."),
+    evaluation: list[str] = typer.Option(
+        [],
+        help="Score the vectors on a standard set after training (repeatable): analogy, "
+        "wordsim353, simlex999; results in evaluation.json beside the vectors.",
+    ),
 ) -> None:
     """Queue a word2vec job and print its id; options left out keep `embed train`'s defaults."""
     from upvote.jobs.queue import is_url
@@ -119,6 +124,8 @@ def submit(
         "column": column,
     }  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
+    if evaluation:
+        options["evaluation"] = evaluation
     queue_app, dsn = _setup(database)
     with _errors(dsn):
         job_id = submit_job(queue_app, dsn, corpus, options, owner)

@@ -31,6 +31,7 @@ import procrastinate
 
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.cpu import load_checkpoint
+from upvote.embeddings.evaluate import STANDARD_SETS, evaluate_standard
 from upvote.embeddings.params import Word2VecParams
 from upvote.jobs import store
 from upvote.jobs.extract import extract
@@ -55,7 +56,9 @@ OPTION_FIELDS = {
     "epochs": "epochs",
 }
 TOKENIZERS = ("word", "sentencepiece")
-OTHER_OPTIONS = ("model", "tokenizer", "column")  # options that are no Word2VecParams field
+# options that are no Word2VecParams field; "evaluation": standard sets (embeddings/evaluate.py
+# STANDARD_SETS) the worker scores the vectors on after training, into <out>/evaluation.json
+OTHER_OPTIONS = ("model", "tokenizer", "column", "evaluation")
 # A job's corpus: an http(s) URL (fetched by the worker), "upload:NAME" (a file the API streamed
 # to <artifacts>/<id>/upload/NAME), or a local path an operator gave `upvote jobs submit`.
 UPLOAD_PREFIX = "upload:"
@@ -91,12 +94,32 @@ def job_params(options: dict) -> tuple[Word2VecParams, str]:
     column = options.get("column")
     if column is not None and (not isinstance(column, str) or not column.strip()):
         raise JobsError(f"column must be a column name, not {column!r}")
+    evaluation_sets(options)
     given = {OPTION_FIELDS[k]: v for k, v in options.items() if k in OPTION_FIELDS}
     for name, value in given.items():
         low = 0 if name in ("negative", "sample") else 1
         if not isinstance(value, int | float) or value < low:
             raise JobsError(f"{name} must be a number >= {low}, not {value!r}")
     return replace(Word2VecParams(), sg=model == "sg", **given), tokenizer
+
+
+def evaluation_sets(options: dict) -> list[str]:
+    """The standard evaluation sets a job asked for (none by default); unknown names raise."""
+    names = options.get("evaluation", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise JobsError(f"evaluation must be a list of set names, not {names!r}")
+    unknown = sorted(set(names) - set(STANDARD_SETS))
+    if unknown:
+        raise JobsError(f"unknown evaluation set(s) {unknown}: use {', '.join(STANDARD_SETS)}")
+    return list(dict.fromkeys(names))
+
+
+def evaluate_job(vectors, names: list[str], out: Path) -> dict:
+    """Score the vectors on the named sets, write out/evaluation.json, return the summary
+    (set -> value) that goes into the job's progress."""
+    results = evaluate_standard(vectors, names)
+    (out / "evaluation.json").write_text(json.dumps(results, indent=2))
+    return {name: result["value"] for name, result in results.items()}
 
 
 def make_app(dsn: str | None = None, artifacts_dir: Path | None = None) -> procrastinate.App:
@@ -335,7 +358,11 @@ def run_job(
             vectors.save_word2vec_format(out / "vectors.txt")
             meta = params.to_dict() | {"tokenizer": tokenizer, "vocabulary": len(vectors)}
             (out / "params.json").write_text(json.dumps(meta, indent=2))
-            store.set_progress(conn, job_id, reporter.final())
+            final_progress = reporter.final()
+            names = evaluation_sets(job.options)
+            if names:
+                final_progress["evaluation"] = evaluate_job(vectors, names, out)
+            store.set_progress(conn, job_id, final_progress)
             final = State.succeeded
             store.set_state(conn, job_id, final)
         except Cancelled:
