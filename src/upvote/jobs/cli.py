@@ -16,9 +16,11 @@ import psycopg
 import typer
 
 from upvote.console import fail
+from upvote.jobs.serve_cli import serve
 from upvote.redact import redact
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+app.command()(serve)
 
 DATABASE = typer.Option(
     None, "--database", help="PostgreSQL URL of the queue (default: UPVOTE_JOBS_DATABASE_URL)."

@@ -73,9 +73,16 @@ class Cancelled(Exception):
 
 
 def database_url(dsn: str | None = None) -> str:
-    dsn = dsn or get_settings().jobs_database_url
+    """The given URL, else UPVOTE_JOBS_DATABASE_URL, else the one `upvote jobs serve` saved for
+    its own PostgreSQL (settings.jobs_database_url_file)."""
+    settings = get_settings()
+    saved = settings.jobs_database_url_file
+    dsn = dsn or settings.jobs_database_url or (saved.read_text().strip() if saved.exists() else "")
     if not dsn:
-        raise JobsError("no job database: set UPVOTE_JOBS_DATABASE_URL (a PostgreSQL URL)")
+        raise JobsError(
+            "no job database: set UPVOTE_JOBS_DATABASE_URL (a PostgreSQL URL) "
+            "or start one with `upvote jobs serve`"
+        )
     return dsn
 
 
