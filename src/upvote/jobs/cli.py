@@ -42,7 +42,7 @@ def _errors(dsn: str | None):
         fail(redact(f"job database: {str(error).strip().splitlines()[0]}", dsn))
 
 
-def _setup(database: str | None):
+def _setup(database: str | None, threads: int | None = None):
     """(app, dsn); the queue module (procrastinate) loads only when a command runs."""
     try:
         from upvote.jobs.queue import database_url, make_app
@@ -50,7 +50,7 @@ def _setup(database: str | None):
         fail(f"upvote jobs needs Procrastinate: pip install 'upvote[jobs]' ({error})")
     with _errors(database):
         dsn = database_url(database)
-        return make_app(dsn), dsn
+        return make_app(dsn, threads=threads), dsn
 
 
 @app.command()
@@ -76,6 +76,9 @@ def worker(
         min=0.5,
         help="Seconds without a heartbeat after which another worker's jobs are re-queued.",
     ),
+    threads: int | None = typer.Option(
+        None, min=1, help="Training threads per job (default: `upvote embed train`'s)."
+    ),
 ) -> None:
     """Train queued jobs until stopped (Ctrl+C / SIGTERM); re-queue the jobs of dead workers."""
     from upvote.jobs.queue import work
@@ -83,7 +86,7 @@ def worker(
     if stalled_after <= heartbeat:
         fail("--stalled-after must be longer than --heartbeat (live workers would look dead)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    queue_app, dsn = _setup(database)
+    queue_app, dsn = _setup(database, threads)
     with _errors(dsn):
         asyncio.run(work(queue_app, concurrency, heartbeat, stalled_after))
 

@@ -129,15 +129,19 @@ def evaluate_job(vectors, names: list[str], out: Path) -> dict:
     return {name: result["value"] for name, result in results.items()}
 
 
-def make_app(dsn: str | None = None, artifacts_dir: Path | None = None) -> procrastinate.App:
-    """The Procrastinate app with its one task, bound to a database and an artifacts folder."""
+def make_app(
+    dsn: str | None = None, artifacts_dir: Path | None = None, threads: int | None = None
+) -> procrastinate.App:
+    """The Procrastinate app with its one task, bound to a database and an artifacts folder.
+    threads: training threads of every job this process runs (the worker's machine decides,
+    not the job; default Word2VecParams')."""
     dsn = database_url(dsn)
     artifacts = artifacts_dir or get_settings().jobs_dir
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
 
     @app.task(name=TASK, queue=QUEUE)
     def train_embeddings(job_id: int) -> str | None:
-        return run_job(dsn, job_id, artifacts)
+        return run_job(dsn, job_id, artifacts, threads=threads)
 
     return app
 
@@ -330,7 +334,11 @@ def _encode(
 
 
 def run_job(
-    dsn: str, job_id: int, artifacts: Path, limits: FetchLimits | None = None
+    dsn: str,
+    job_id: int,
+    artifacts: Path,
+    limits: FetchLimits | None = None,
+    threads: int | None = None,
 ) -> str | None:
     """Run one attempt of a job; returns its final state (None: nothing to do). Every error of
     the job's own making ends it as failed with the message: the worker goes on."""
@@ -343,9 +351,12 @@ def run_job(
         job = store.start_job(conn, job_id, worker_name())
         if job is None:
             return None  # cancelled while queued, or finished by an earlier attempt
+        log.info("job %s attempt %s started by %s", job_id, job.attempts, worker_name())
         out = artifacts / str(job_id)
         try:
             params, tokenizer = job_params(job.options)
+            if threads is not None:
+                params = replace(params, threads=threads)
             out.mkdir(parents=True, exist_ok=True)
             encoded = encoded_corpus(conn, job, params, tokenizer, out, limits or FetchLimits())
             if params.negative >= len(encoded.vocab):
@@ -379,4 +390,5 @@ def run_job(
             final = State.failed
             message = redact(str(error) or type(error).__name__, job.corpus)
             store.set_state(conn, job_id, final, error=message)
+        log.info("job %s attempt %s ended by %s: %s", job_id, job.attempts, worker_name(), final)
         return final.value

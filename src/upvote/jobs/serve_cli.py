@@ -79,6 +79,7 @@ def serve(
     port: int = typer.Option(8001, min=1, max=65535, help="Port of the HTTP API."),
     workers: int = typer.Option(1, min=0, help="Worker processes to run here."),
     concurrency: int = typer.Option(1, min=1, help="Jobs each worker trains at once."),
+    threads: int | None = typer.Option(None, min=1, help="Training threads per job."),
     api: bool = typer.Option(True, "--api/--no-api", help="Run the HTTP API (or only workers)."),
     stop_timeout: float = typer.Option(
         30.0, min=0.0, help="Seconds stopping workers may take before they are killed."
@@ -108,7 +109,8 @@ def serve(
             _save_url(dsn)
         apply_schemas(make_app(dsn), dsn)
         os.environ["UPVOTE_JOBS_DATABASE_URL"] = dsn  # the workers and the API factory read it
-        pool = Workers(workers, ["--concurrency", str(concurrency)])
+        pool = Workers(workers, ["--concurrency", str(concurrency)]
+                       + (["--threads", str(threads)] if threads else []))  # fmt: skip
         try:
             where = f", API on http://{host}:{port}" if api else ""
             typer.echo(
