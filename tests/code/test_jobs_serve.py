@@ -153,3 +153,27 @@ def test_serve_without_the_api_module_says_to_use_no_api(tmp_path):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "run with --no-api" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "jobs").exists()
+
+
+def test_serve_without_postgresql_binaries_fails_in_one_line(tmp_path, monkeypatch):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from upvote.jobs import embedded
+    from upvote.jobs.cli import app
+    from upvote.settings import get_settings
+
+    if importlib.util.find_spec("pgserver") is not None:
+        pytest.skip("the pgserver wheel provides binaries here")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("UPVOTE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("UPVOTE_JOBS_DATABASE_URL", raising=False)
+    monkeypatch.setattr(embedded, "SYSTEM_VERSIONS", tmp_path / "postgresql")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--no-api"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {embedded.NO_BINARIES}"]

