@@ -25,12 +25,16 @@ RUN --mount=type=bind,source=docker/wheels,target=/wheels \
 
 # Dependencies in their own layer (rebuilt only when pyproject.toml changes): install the
 # project once as an empty package to get them, then the real code without touching them.
+# The "jobs" extra (Procrastinate, pure Python) lets the image run `upvote jobs` (compose's
+# embeddings profile): the worker, `upvote jobs init` and the jobs API. DL3013: the local project
+# with an extra, its dependencies bounded by pyproject.toml, is no package to pin.
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# hadolint ignore=DL3013
 RUN --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     mkdir -p src/upvote && touch src/upvote/__init__.py \
-    && pip install . && pip uninstall --yes upvote && rm -rf src
+    && pip install ".[jobs]" && pip uninstall --yes upvote && rm -rf src
 COPY src ./src
 RUN --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \

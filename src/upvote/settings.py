@@ -7,7 +7,8 @@ Everything the tool writes lives under ``UPVOTE_DATA_DIR``:
                 ``challenger`` link to versions: model/registry.py)
     logs/       prediction logs of the service
     mlflow/     the default MLflow tracking store (mlflow.db) and its artifacts
-    jobs/       the vectors of `upvote jobs` (one folder per job)
+    jobs/       the vectors of `upvote jobs` (one folder per job); postgres/ and database_url:
+                the private PostgreSQL of `upvote jobs serve` (jobs/embedded.py)
 """
 
 from functools import lru_cache
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     # finished at once, and corpus bytes of all its jobs not deleted (uploads and downloads)
     jobs_max_concurrent_jobs: int = Field(default=4, ge=1)
     jobs_max_bytes: int = Field(default=20 << 30, ge=1)
+    # `upvote jobs serve` without UPVOTE_JOBS_DATABASE_URL runs its own PostgreSQL
+    # (jobs/embedded.py) under <data_dir>/jobs/postgres on this port (default: the port it used
+    # before, or a free one)
+    jobs_postgres_port: int | None = Field(default=None, ge=1, le=65535)
 
     @property
     def datasets_dir(self) -> Path:
@@ -76,6 +81,16 @@ class Settings(BaseSettings):
     @property
     def jobs_dir(self) -> Path:
         return self.jobs_artifacts_dir or self.data_dir / "jobs"
+
+    @property
+    def jobs_postgres_dir(self) -> Path:
+        return self.data_dir / "jobs" / "postgres"
+
+    @property
+    def jobs_database_url_file(self) -> Path:
+        """The embedded PostgreSQL's URL (0600), which `upvote jobs` commands use when
+        UPVOTE_JOBS_DATABASE_URL is unset."""
+        return self.data_dir / "jobs" / "database_url"
 
 
 @lru_cache

@@ -101,3 +101,32 @@ def test_evaluate_cli_prints_a_table_and_fails_clearly(royal, tmp_path):
     bad.write_text("king prince\n")
     result = runner.invoke(app, ["evaluate", str(vectors), "--similarity", str(bad)])
     assert result.exit_code == 1 and "bad.txt:1" in result.output
+
+
+def test_shipped_standard_sets_score_as_gensim_scores_them(tmp_path):
+    from upvote.embeddings.evaluate import evaluate_standard, read_word_pairs, standard_set
+
+    pairs = read_word_pairs(standard_set("wordsim353"))
+    words = sorted({w.lower() for a, b, _ in pairs for w in (a, b)})
+    rng = np.random.default_rng(0)
+    kv = KeyedVectors(words, rng.normal(size=(len(words), 8)).astype(np.float32))
+    path = tmp_path / "v.txt"
+    kv.save_word2vec_format(path)
+    results = evaluate_standard(kv, ["wordsim353", "analogy", "simlex999"])
+    ws = results["wordsim353"]
+    assert (ws["metric"], ws["coverage"], ws["used"], ws["total"]) == ("spearman", 1.0, 353, 353)
+    theirs = GensimKeyedVectors.load_word2vec_format(str(path))
+    (_, _), (rho, _), _ = theirs.evaluate_word_pairs(str(standard_set("wordsim353")))
+    assert ws["value"] == pytest.approx(rho, abs=1e-4)
+    analogy = results["analogy"]
+    assert analogy["total"] == 19544 and 0 < analogy["coverage"] < 1
+    assert analogy["restrict_vocab"] == 30_000 and "family" in analogy["sections"]
+    assert 0 < results["simlex999"]["used"] < results["simlex999"]["total"] == 999
+
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["evaluate", str(path), "--standard", "wordsim353"], env={"COLUMNS": "120"}
+    )
+    assert result.exit_code == 0 and "wordsim353.tsv" in result.output, result.output
+    bad = runner.invoke(app, ["evaluate", str(path), "--standard", "toefl"])
+    assert bad.exit_code == 1 and "--standard: unknown set(s) toefl" in bad.output

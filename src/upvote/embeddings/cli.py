@@ -361,14 +361,28 @@ def evaluate(
     vectors: Path = typer.Argument(..., help="vectors.txt / .bin (word2vec) or vectors.npz."),
     analogies: list[Path] = typer.Option([], help="questions-words style file(s)."),
     similarity: list[Path] = typer.Option([], help="Word-pair similarity file(s) (WS-353...)."),
+    standard: list[str] = typer.Option(
+        [], help="A shipped standard set (repeatable): analogy, wordsim353, simlex999."
+    ),
     restrict_vocab: int = typer.Option(30_000, min=1, help="Analogies: most frequent N words."),
     method: str = typer.Option("3cosadd", help="Analogy method: 3cosadd or 3cosmul."),
 ) -> None:
     """Analogy accuracy and word-similarity Spearman, with coverage."""
-    from upvote.embeddings.evaluate import evaluate_analogies, evaluate_similarity
+    from upvote.embeddings.evaluate import (
+        STANDARD_SETS,
+        evaluate_analogies,
+        evaluate_similarity,
+        standard_set,
+    )
 
-    if not analogies and not similarity:
-        fail("give at least one --analogies or --similarity file")
+    if not analogies and not similarity and not standard:
+        fail("give at least one --analogies or --similarity file or a --standard set")
+    unknown = [name for name in standard if name not in STANDARD_SETS]
+    if unknown:
+        fail(f"--standard: unknown set(s) {', '.join(unknown)}; use {', '.join(STANDARD_SETS)}")
+    for name in standard:
+        kind = STANDARD_SETS[name][1]
+        (analogies if kind == "analogy" else similarity).append(standard_set(name))
     try:
         kv = load_vectors(vectors)
         table = Table("set", "metric", "score", "coverage", "n")

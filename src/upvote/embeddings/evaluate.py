@@ -16,6 +16,14 @@ from scipy.stats import spearmanr
 from upvote.embeddings.vectors import KeyedVectors
 
 BATCH = 512
+# The standard sets shipped in the package (eval_sets/ATTRIBUTION.md): name -> (file, kind)
+EVAL_SETS = Path(__file__).parent / "eval_sets"
+STANDARD_SETS = {
+    "analogy": ("questions-words.txt", "analogy"),
+    "wordsim353": ("wordsim353.tsv", "similarity"),
+    "simlex999": ("simlex999.txt", "similarity"),
+}
+ANALOGY_RESTRICT_VOCAB = 30_000  # gensim's and the published figures' restriction
 
 
 @dataclass
@@ -124,3 +132,32 @@ def evaluate_similarity(
     cosines = [float(normed[a] @ normed[b]) for a, b, _ in known]
     rho = spearmanr(cosines, [s for _, _, s in known]).statistic
     return SimilarityResult(float(rho), len(known) / len(pairs), len(known))
+
+
+def standard_set(name: str) -> Path:
+    """The shipped file of a standard set; an unknown name raises ValueError naming the known."""
+    if name not in STANDARD_SETS:
+        raise ValueError(f"unknown evaluation set {name!r}: use {', '.join(STANDARD_SETS)}")
+    return EVAL_SETS / STANDARD_SETS[name][0]
+
+
+def evaluate_standard(vectors: KeyedVectors, names: list[str]) -> dict[str, dict]:
+    """JSON-ready results of the named standard sets: per set its metric, value and coverage
+    (an analogy set also its sections); a NaN (too few known pairs) becomes None."""
+    results: dict[str, dict] = {}
+    for name in names:
+        path = standard_set(name)
+        if STANDARD_SETS[name][1] == "analogy":
+            a = evaluate_analogies(vectors, path, restrict_vocab=ANALOGY_RESTRICT_VOCAB)
+            results[name] = {
+                "metric": "accuracy", "value": a.accuracy, "coverage": a.coverage,
+                "used": a.total, "total": a.questions, "restrict_vocab": ANALOGY_RESTRICT_VOCAB,
+                "sections": {k: {"correct": c, "total": t} for k, (c, t) in a.sections.items()},
+            }  # fmt: skip
+        else:
+            s = evaluate_similarity(vectors, path)
+            results[name] = {
+                "metric": "spearman", "value": None if np.isnan(s.spearman) else s.spearman,
+                "coverage": s.coverage, "used": s.pairs, "total": len(read_word_pairs(path)),
+            }  # fmt: skip
+    return results

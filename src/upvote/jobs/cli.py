@@ -17,10 +17,12 @@ import typer
 
 from upvote.console import fail
 from upvote.jobs import token_cli
+from upvote.jobs.serve_cli import serve
 from upvote.redact import redact
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(token_cli.app, name="token", help="API tokens: create, list, revoke.")
+app.command()(serve)
 
 DATABASE = typer.Option(
     None, "--database", help="PostgreSQL URL of the queue (default: UPVOTE_JOBS_DATABASE_URL)."
@@ -42,7 +44,7 @@ def _errors(dsn: str | None):
         fail(redact(f"job database: {str(error).strip().splitlines()[0]}", dsn))
 
 
-def _setup(database: str | None):
+def _setup(database: str | None, threads: int | None = None):
     """(app, dsn); the queue module (procrastinate) loads only when a command runs."""
     try:
         from upvote.jobs.queue import database_url, make_app
@@ -50,7 +52,7 @@ def _setup(database: str | None):
         fail(f"upvote jobs needs Procrastinate: pip install 'upvote[jobs]' ({error})")
     with _errors(database):
         dsn = database_url(database)
-        return make_app(dsn), dsn
+        return make_app(dsn, threads=threads), dsn
 
 
 @app.command()
@@ -76,6 +78,9 @@ def worker(
         min=0.5,
         help="Seconds without a heartbeat after which another worker's jobs are re-queued.",
     ),
+    threads: int | None = typer.Option(
+        None, min=1, help="Training threads per job (default: `upvote embed train`'s)."
+    ),
 ) -> None:
     """Train queued jobs until stopped (Ctrl+C / SIGTERM); re-queue the jobs of dead workers."""
     from upvote.jobs.queue import work
@@ -83,7 +88,7 @@ def worker(
     if stalled_after <= heartbeat:
         fail("--stalled-after must be longer than --heartbeat (live workers would look dead)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    queue_app, dsn = _setup(database)
+    queue_app, dsn = _setup(database, threads)
     with _errors(dsn):
         asyncio.run(work(queue_app, concurrency, heartbeat, stalled_after))
 
@@ -106,6 +111,11 @@ def submit(
     sample: float | None = typer.Option(None, min=0.0, help="Sub-sampling threshold."),
     epochs: int | None = typer.Option(None, min=1, help="Passes over the corpus."),
     column: str | None = typer.Option(None, help="Parquet corpus: the text column."),
+    evaluation: list[str] = typer.Option(
+        [],
+        help="Score the vectors on a standard set after training (repeatable): analogy, "
+        "wordsim353, simlex999; results in evaluation.json beside the vectors.",
+    ),
 ) -> None:
     """Queue a word2vec job and print its id; options left out keep `embed train`'s defaults."""
     from upvote.jobs.queue import is_url
@@ -121,6 +131,8 @@ def submit(
         "column": column,
     }  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
+    if evaluation:
+        options["evaluation"] = evaluation
     queue_app, dsn = _setup(database)
     with _errors(dsn):
         job_id = submit_job(queue_app, dsn, corpus, options, owner)

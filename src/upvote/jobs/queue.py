@@ -31,6 +31,7 @@ import procrastinate
 
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.cpu import load_checkpoint
+from upvote.embeddings.evaluate import STANDARD_SETS, evaluate_standard
 from upvote.embeddings.params import Word2VecParams
 from upvote.jobs import store, tokens
 from upvote.jobs.extract import extract
@@ -55,7 +56,8 @@ OPTION_FIELDS = {
     "epochs": "epochs",
 }
 TOKENIZERS = ("word", "sentencepiece")
-# options that are no Word2VecParams field; evaluation: the evaluation sets run at the end
+# options that are no Word2VecParams field; "evaluation": standard sets (embeddings/evaluate.py
+# STANDARD_SETS) the worker scores the vectors on after training, into <out>/evaluation.json
 OTHER_OPTIONS = ("model", "tokenizer", "column", "evaluation")
 # A job's corpus: an http(s) URL (fetched by the worker), "upload:NAME" (a file the API streamed
 # to <artifacts>/<id>/upload/NAME), or a local path an operator gave `upvote jobs submit`.
@@ -71,9 +73,16 @@ class Cancelled(Exception):
 
 
 def database_url(dsn: str | None = None) -> str:
-    dsn = dsn or get_settings().jobs_database_url
+    """The given URL, else UPVOTE_JOBS_DATABASE_URL, else the one `upvote jobs serve` saved for
+    its own PostgreSQL (settings.jobs_database_url_file)."""
+    settings = get_settings()
+    saved = settings.jobs_database_url_file
+    dsn = dsn or settings.jobs_database_url or (saved.read_text().strip() if saved.exists() else "")
     if not dsn:
-        raise JobsError("no job database: set UPVOTE_JOBS_DATABASE_URL (a PostgreSQL URL)")
+        raise JobsError(
+            "no job database: set UPVOTE_JOBS_DATABASE_URL (a PostgreSQL URL) "
+            "or start one with `upvote jobs serve`"
+        )
     return dsn
 
 
@@ -92,6 +101,7 @@ def job_params(options: dict) -> tuple[Word2VecParams, str]:
     column = options.get("column")
     if column is not None and (not isinstance(column, str) or not column.strip()):
         raise JobsError(f"column must be a column name, not {column!r}")
+    evaluation_sets(options)
     given = {OPTION_FIELDS[k]: v for k, v in options.items() if k in OPTION_FIELDS}
     for name, value in given.items():
         low = 0 if name in ("negative", "sample") else 1
@@ -100,15 +110,38 @@ def job_params(options: dict) -> tuple[Word2VecParams, str]:
     return replace(Word2VecParams(), sg=model == "sg", **given), tokenizer
 
 
-def make_app(dsn: str | None = None, artifacts_dir: Path | None = None) -> procrastinate.App:
-    """The Procrastinate app with its one task, bound to a database and an artifacts folder."""
+def evaluation_sets(options: dict) -> list[str]:
+    """The standard evaluation sets a job asked for (none by default); unknown names raise."""
+    names = options.get("evaluation", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise JobsError(f"evaluation must be a list of set names, not {names!r}")
+    unknown = sorted(set(names) - set(STANDARD_SETS))
+    if unknown:
+        raise JobsError(f"unknown evaluation set(s) {unknown}: use {', '.join(STANDARD_SETS)}")
+    return list(dict.fromkeys(names))
+
+
+def evaluate_job(vectors, names: list[str], out: Path) -> dict:
+    """Score the vectors on the named sets, write out/evaluation.json, return the summary
+    (set -> value) that goes into the job's progress."""
+    results = evaluate_standard(vectors, names)
+    (out / "evaluation.json").write_text(json.dumps(results, indent=2))
+    return {name: result["value"] for name, result in results.items()}
+
+
+def make_app(
+    dsn: str | None = None, artifacts_dir: Path | None = None, threads: int | None = None
+) -> procrastinate.App:
+    """The Procrastinate app with its one task, bound to a database and an artifacts folder.
+    threads: training threads of every job this process runs (the worker's machine decides,
+    not the job; default Word2VecParams')."""
     dsn = database_url(dsn)
     artifacts = artifacts_dir or get_settings().jobs_dir
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
 
     @app.task(name=TASK, queue=QUEUE)
     def train_embeddings(job_id: int) -> str | None:
-        return run_job(dsn, job_id, artifacts)
+        return run_job(dsn, job_id, artifacts, threads=threads)
 
     return app
 
@@ -344,7 +377,11 @@ def _encode(
 
 
 def run_job(
-    dsn: str, job_id: int, artifacts: Path, limits: FetchLimits | None = None
+    dsn: str,
+    job_id: int,
+    artifacts: Path,
+    limits: FetchLimits | None = None,
+    threads: int | None = None,
 ) -> str | None:
     """Run one attempt of a job; returns its final state (None: nothing to do). Every error of
     the job's own making ends it as failed with the message: the worker goes on."""
@@ -357,9 +394,12 @@ def run_job(
         job = store.start_job(conn, job_id, worker_name())
         if job is None:
             return None  # cancelled while queued, or finished by an earlier attempt
+        log.info("job %s attempt %s started by %s", job_id, job.attempts, worker_name())
         out = artifacts / str(job_id)
         try:
             params, tokenizer = job_params(job.options)
+            if threads is not None:
+                params = replace(params, threads=threads)
             out.mkdir(parents=True, exist_ok=True)
             encoded = encoded_corpus(conn, job, params, tokenizer, out, limits or FetchLimits())
             if params.negative >= len(encoded.vocab):
@@ -380,7 +420,11 @@ def run_job(
             vectors.save_word2vec_format(out / "vectors.txt")
             meta = params.to_dict() | {"tokenizer": tokenizer, "vocabulary": len(vectors)}
             (out / "params.json").write_text(json.dumps(meta, indent=2))
-            store.set_progress(conn, job_id, reporter.final())
+            final_progress = reporter.final()
+            names = evaluation_sets(job.options)
+            if names:
+                final_progress["evaluation"] = evaluate_job(vectors, names, out)
+            store.set_progress(conn, job_id, final_progress)
             final = State.succeeded
             store.set_state(conn, job_id, final)
         except Cancelled:
@@ -390,6 +434,7 @@ def run_job(
             final = State.failed
             message = redact(str(error) or type(error).__name__, job.corpus)
             store.set_state(conn, job_id, final, error=message)
+        log.info("job %s attempt %s ended by %s: %s", job_id, job.attempts, worker_name(), final)
         now = store.get_job(conn, job_id)
         if now is None or now.deleted is not None:  # deleted while it ran (store.mark_deleted)
             shutil.rmtree(out, ignore_errors=True)

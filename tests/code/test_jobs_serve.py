@@ -1,0 +1,179 @@
+"""`upvote jobs serve` on one machine: its own PostgreSQL (jobs/embedded.py), workers, the
+schemas; a job submitted with `upvote jobs submit` (which finds the saved database URL) trains and
+is evaluated on the shipped standard sets, and SIGTERM stops the workers and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("procrastinate", reason="procrastinate not installed: pip install '.[jobs]'")
+
+from upvote.embeddings.evaluate import read_analogies, read_word_pairs, standard_set
+from upvote.jobs.embedded import find_bin_dir
+from upvote.jobs.queue import JobsError, job_params
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_evaluation_option_is_validated():
+    job_params({"evaluation": ["analogy", "simlex999"]})
+    with pytest.raises(JobsError, match=r"unknown evaluation set\(s\) \['toefl'\]"):
+        job_params({"evaluation": ["analogy", "toefl"]})
+    with pytest.raises(JobsError, match="list of set names"):
+        job_params({"evaluation": "analogy"})
+
+
+def write_corpus(path: Path, lines: int = 3000, seed: int = 0) -> Path:
+    """Real words: each line mixes WordSim-353 pairs and 'family' analogy questions, so the
+    standard sets cover the vocabulary."""
+    rng = random.Random(seed)
+    pairs = [(a.lower(), b.lower()) for a, b, _ in read_word_pairs(standard_set("wordsim353"))]
+    family = dict(read_analogies(standard_set("analogy")))["family"]
+    with path.open("w") as f:
+        for _ in range(lines):
+            words = [w for _ in range(4) for w in rng.choice(pairs)]
+            words += [w.lower() for w in rng.choice(family)]
+            f.write(" ".join(words) + "\n")
+    return path
+
+
+def wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, exited but not reaped yet, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def data_dir():
+    """Not under pytest's 0700 tmp folders: as root, PostgreSQL runs as user postgres, which
+    must reach the cluster folder."""
+    if find_bin_dir() is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql")
+    path = Path(tempfile.mkdtemp(prefix="upvote-serve-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_serve_runs_postgres_and_workers_and_stops_them_all(data_dir):
+    env = {k: v for k, v in os.environ.items() if k != "UPVOTE_JOBS_DATABASE_URL"}
+    env |= {"UPVOTE_DATA_DIR": str(data_dir), "UPVOTE_TRACKING": "0", "PYTHONPATH": str(SRC)}
+    log = data_dir / "serve.log"
+
+    def upvote(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "upvote", *args], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    with log.open("w") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "upvote", "jobs", "serve", "--no-api", "--workers", "2"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        ready = wait_for(
+            lambda: re.search(r"jobs service ready: database (\S+),", log.read_text()),
+            60, "the ready line", log,
+        )  # fmt: skip
+        saved = data_dir / "jobs" / "database_url"
+        dsn = saved.read_text().strip()
+        password = dsn.split("://", 1)[1].split("@")[0].split(":", 1)[1]
+        assert ready.group(1) == dsn.replace(password, "***")
+        assert password not in log.read_text()
+        assert saved.stat().st_mode & 0o777 == 0o600
+        pid_file = data_dir / "jobs" / "postgres" / "data" / "postmaster.pid"
+        postmaster = int(pid_file.read_text().splitlines()[0])
+
+        corpus = write_corpus(data_dir / "corpus.txt")
+        done = upvote("jobs", "submit", str(corpus), "--dim", "16", "--epochs", "2",
+                      "--evaluation", "wordsim353", "--evaluation", "analogy")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        job_id = int(done.stdout)
+
+        def final():
+            status = upvote("jobs", "status", str(job_id))
+            assert status.returncode == 0, status.stderr
+            job = json.loads(status.stdout)
+            return job if job["state"] in ("succeeded", "failed", "cancelled") else None
+
+        job = wait_for(final, 120, "the job", log)
+        assert job["state"] == "succeeded", job
+        results = json.loads((data_dir / "jobs" / str(job_id) / "evaluation.json").read_text())
+        ws = results["wordsim353"]
+        assert ws["metric"] == "spearman" and ws["coverage"] > 0.9 and ws["used"] > 300
+        assert -1 <= ws["value"] <= 1
+        analogy = results["analogy"]
+        assert analogy["sections"]["family"]["total"] > 0 and 0 <= analogy["value"] <= 1
+        assert job["progress"]["evaluation"] == {"wordsim353": ws["value"],
+                                                 "analogy": analogy["value"]}  # fmt: skip
+        workers = set(
+            re.findall(r"procrastinate\.worker\.\S+:(\d+) Starting worker", log.read_text())
+        )
+        assert len(workers) == 2
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(timeout=60)
+    assert code == 0, log.read_text()[-3000:]
+    assert "jobs service stopped" in log.read_text()
+    assert not pid_file.exists()
+    gone = [postmaster, *map(int, workers)]  # the postmaster's last moments follow its pid file
+    wait_for(lambda: not any(alive(pid) for pid in gone), 10, "processes to exit", log)
+
+
+def test_serve_without_the_api_module_says_to_use_no_api(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("upvote.jobs.api") is not None:
+        pytest.skip("the jobs API is installed here")
+    env = os.environ | {"UPVOTE_DATA_DIR": str(tmp_path), "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-m", "upvote", "jobs", "serve"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "run with --no-api" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "jobs").exists()
+
+
+def test_serve_without_postgresql_binaries_fails_in_one_line(tmp_path, monkeypatch):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from upvote.jobs import embedded
+    from upvote.jobs.cli import app
+    from upvote.settings import get_settings
+
+    if importlib.util.find_spec("pgserver") is not None:
+        pytest.skip("the pgserver wheel provides binaries here")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("UPVOTE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("UPVOTE_JOBS_DATABASE_URL", raising=False)
+    monkeypatch.setattr(embedded, "SYSTEM_VERSIONS", tmp_path / "postgresql")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--no-api"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {embedded.NO_BINARIES}"]
