@@ -1,6 +1,7 @@
 """`upvote jobs serve` on one machine: its own PostgreSQL (jobs/embedded.py), workers, the
-schemas; a job submitted with `upvote jobs submit` (which finds the saved database URL) trains and
-is evaluated on the shipped standard sets, and SIGTERM stops the workers and PostgreSQL."""
+schemas and the HTTP API; a job submitted with `upvote jobs submit` (which finds the saved database
+URL) trains and is evaluated on the shipped standard sets, one uploaded through the API with a
+token trains too, and SIGTERM stops the API, the workers and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytest.importorskip("procrastinate", reason="procrastinate not installed: pip install '.[jobs]'")
 
 from upvote.embeddings.evaluate import read_analogies, read_word_pairs, standard_set
 from upvote.jobs.embedded import find_bin_dir
-from upvote.jobs.queue import JobsError, job_params
+from upvote.jobs.options import JobsError, job_params
+from upvote.serve.deploy import free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -79,10 +82,11 @@ def data_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_serve_runs_postgres_and_workers_and_stops_them_all(data_dir):
+def test_serve_runs_postgres_workers_and_the_api_and_stops_them_all(data_dir):
     env = {k: v for k, v in os.environ.items() if k != "UPVOTE_JOBS_DATABASE_URL"}
     env |= {"UPVOTE_DATA_DIR": str(data_dir), "UPVOTE_TRACKING": "0", "PYTHONPATH": str(SRC)}
     log = data_dir / "serve.log"
+    port = str(free_port())
 
     def upvote(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "upvote", *args], env=env,
@@ -90,7 +94,7 @@ def test_serve_runs_postgres_and_workers_and_stops_them_all(data_dir):
 
     with log.open("w") as out:
         serve = subprocess.Popen(
-            [sys.executable, "-m", "upvote", "jobs", "serve", "--no-api", "--workers", "2"],
+            [sys.executable, "-m", "upvote", "jobs", "serve", "--workers", "2", "--port", port],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -121,6 +125,27 @@ def test_serve_runs_postgres_and_workers_and_stops_them_all(data_dir):
 
         job = wait_for(final, 120, "the job", log)
         assert job["state"] == "succeeded", job
+
+        # the API of the same service: a token, an upload, the vectors
+        created = upvote("jobs", "token", "create", "alice")
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.split()[-1]
+        assert token.startswith("uvj_")
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}/v1/embeddings",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+        with corpus.open("rb") as upload:
+            answer = api.post("/jobs", files={"file": ("corpus.txt", upload)},
+                              data={"options": json.dumps({"dim": 8})})  # fmt: skip
+        assert answer.status_code == 202, answer.text
+        uploaded = answer.json()["id"]
+        assert api.get(f"/jobs/{job_id}").status_code == 404  # not alice's job
+        done_job = wait_for(
+            lambda: (j := api.get(f"/jobs/{uploaded}").json())["state"] in ("succeeded", "failed")
+            and j, 120, "the uploaded job", log,
+        )  # fmt: skip
+        assert done_job["state"] == "succeeded", done_job
+        vectors = api.get(f"/jobs/{uploaded}/vectors", params={"format": "txt"})
+        assert vectors.status_code == 200 and vectors.text.split("\n")[0].endswith(" 8")
         results = json.loads((data_dir / "jobs" / str(job_id) / "evaluation.json").read_text())
         ws = results["wordsim353"]
         assert ws["metric"] == "spearman" and ws["coverage"] > 0.9 and ws["used"] > 300
@@ -141,18 +166,6 @@ def test_serve_runs_postgres_and_workers_and_stops_them_all(data_dir):
     assert not pid_file.exists()
     gone = [postmaster, *map(int, workers)]  # the postmaster's last moments follow its pid file
     wait_for(lambda: not any(alive(pid) for pid in gone), 10, "processes to exit", log)
-
-
-def test_serve_without_the_api_module_says_to_use_no_api(tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("upvote.jobs.api") is not None:
-        pytest.skip("the jobs API is installed here")
-    env = os.environ | {"UPVOTE_DATA_DIR": str(tmp_path), "PYTHONPATH": str(SRC)}
-    done = subprocess.run([sys.executable, "-m", "upvote", "jobs", "serve"], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 1 and "run with --no-api" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "jobs").exists()
 
 
 def test_serve_without_postgresql_binaries_fails_in_one_line(tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ DATABASE = typer.Option(
 @contextlib.contextmanager
 def _errors(dsn: str | None):
     """Turn the queue's expected failures into one-line errors with the password masked."""
-    from upvote.jobs.queue import JobsError
+    from upvote.jobs.options import JobsError
 
     try:
         yield
@@ -47,7 +47,8 @@ def _errors(dsn: str | None):
 def _setup(database: str | None, threads: int | None = None):
     """(app, dsn); the queue module (procrastinate) loads only when a command runs."""
     try:
-        from upvote.jobs.queue import database_url, make_app
+        from upvote.jobs.options import database_url
+        from upvote.jobs.queue import make_app
     except ImportError as error:
         fail(f"upvote jobs needs Procrastinate: pip install 'upvote[jobs]' ({error})")
     with _errors(database):
@@ -118,7 +119,7 @@ def submit(
     ),
 ) -> None:
     """Queue a word2vec job and print its id; options left out keep `embed train`'s defaults."""
-    from upvote.jobs.queue import is_url
+    from upvote.jobs.options import is_url
     from upvote.jobs.queue import submit as submit_job
 
     if not is_url(corpus):
@@ -140,7 +141,7 @@ def submit(
 
 
 def _open(database: str | None):
-    from upvote.jobs.queue import database_url
+    from upvote.jobs.options import database_url
     from upvote.jobs.store import connect
 
     with _errors(database):

@@ -29,13 +29,12 @@ from pathlib import Path
 
 import procrastinate
 
-from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.engines.cpu import load_checkpoint
-from upvote.embeddings.evaluate import STANDARD_SETS, evaluate_standard
-from upvote.embeddings.params import Word2VecParams
+from upvote.embeddings.evaluate import evaluate_standard
 from upvote.jobs import store, tokens
-from upvote.jobs.extract import extract
-from upvote.jobs.fetch import FetchError, FetchLimits, fetch
+from upvote.jobs.fetch import FetchLimits
+from upvote.jobs.inputs import encoded_corpus
+from upvote.jobs.options import JobsError, database_url, evaluation_sets, job_params
 from upvote.jobs.store import State
 from upvote.redact import redact
 from upvote.settings import get_settings
@@ -46,79 +45,10 @@ TASK = "train_embeddings"
 QUEUE = "embeddings"
 LOCK_SPACE = 0x75707674  # first key of our advisory locks ("upvt"): apart from other users'
 PROGRESS_EVERY_S = 1.0  # at most one progress write per job per second
-# the `upvote embed train` options a job may set, and the Word2VecParams field each one sets
-OPTION_FIELDS = {
-    "dim": "vector_size",
-    "window": "window",
-    "negative": "negative",
-    "min_count": "min_count",
-    "sample": "sample",
-    "epochs": "epochs",
-}
-TOKENIZERS = ("word", "sentencepiece")
-# options that are no Word2VecParams field; "evaluation": standard sets (embeddings/evaluate.py
-# STANDARD_SETS) the worker scores the vectors on after training, into <out>/evaluation.json
-OTHER_OPTIONS = ("model", "tokenizer", "column", "evaluation")
-# A job's corpus: an http(s) URL (fetched by the worker), "upload:NAME" (a file the API streamed
-# to <artifacts>/<id>/upload/NAME), or a local path an operator gave `upvote jobs submit`.
-UPLOAD_PREFIX = "upload:"
-
-
-class JobsError(RuntimeError):
-    """A configuration the queue cannot work with (no database URL, bad job options)."""
 
 
 class Cancelled(Exception):
     """Raised from the progress callback when the job was cancelled: training stops there."""
-
-
-def database_url(dsn: str | None = None) -> str:
-    """The given URL, else UPVOTE_JOBS_DATABASE_URL, else the one `upvote jobs serve` saved for
-    its own PostgreSQL (settings.jobs_database_url_file)."""
-    settings = get_settings()
-    saved = settings.jobs_database_url_file
-    dsn = dsn or settings.jobs_database_url or (saved.read_text().strip() if saved.exists() else "")
-    if not dsn:
-        raise JobsError(
-            "no job database: set UPVOTE_JOBS_DATABASE_URL (a PostgreSQL URL) "
-            "or start one with `upvote jobs serve`"
-        )
-    return dsn
-
-
-def job_params(options: dict) -> tuple[Word2VecParams, str]:
-    """(word2vec parameters, tokenizer) of a job's options; unknown or bad ones raise JobsError,
-    so a bad submission is refused before it is queued and a bad row fails its job."""
-    unknown = sorted(set(options) - set(OPTION_FIELDS) - set(OTHER_OPTIONS))
-    if unknown:
-        raise JobsError(f"unknown job option(s) {unknown}")
-    model = options.get("model", "sg")
-    tokenizer = options.get("tokenizer", "word")
-    if model not in ("sg", "cbow"):
-        raise JobsError(f"model must be sg or cbow, not {model!r}")
-    if tokenizer not in TOKENIZERS:
-        raise JobsError(f"tokenizer must be word or sentencepiece, not {tokenizer!r}")
-    column = options.get("column")
-    if column is not None and (not isinstance(column, str) or not column.strip()):
-        raise JobsError(f"column must be a column name, not {column!r}")
-    evaluation_sets(options)
-    given = {OPTION_FIELDS[k]: v for k, v in options.items() if k in OPTION_FIELDS}
-    for name, value in given.items():
-        low = 0 if name in ("negative", "sample") else 1
-        if not isinstance(value, int | float) or value < low:
-            raise JobsError(f"{name} must be a number >= {low}, not {value!r}")
-    return replace(Word2VecParams(), sg=model == "sg", **given), tokenizer
-
-
-def evaluation_sets(options: dict) -> list[str]:
-    """The standard evaluation sets a job asked for (none by default); unknown names raise."""
-    names = options.get("evaluation", [])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise JobsError(f"evaluation must be a list of set names, not {names!r}")
-    unknown = sorted(set(names) - set(STANDARD_SETS))
-    if unknown:
-        raise JobsError(f"unknown evaluation set(s) {unknown}: use {', '.join(STANDARD_SETS)}")
-    return list(dict.fromkeys(names))
 
 
 def evaluate_job(vectors, names: list[str], out: Path) -> dict:
@@ -274,106 +204,6 @@ class Reporter:
             "loss": loss,
             "eta_s": round(max(self.total - self.done, 0) / speed, 1) if speed > 0 else None,
         }
-
-
-def _tokenize(tokenizer: str, documents, out: Path):
-    """The tokenize callable; a SentencePiece model is trained once per job and kept in out."""
-    from upvote.tokenizer.sentencepiece import SentencePieceTokenizer
-    from upvote.tokenizer.word import WordTokenizer
-
-    if tokenizer == "word":
-        return WordTokenizer().tokenize
-    model_dir = out / "tokenizer"
-    if model_dir.is_dir():
-        return SentencePieceTokenizer.load(model_dir).tokenize
-    model = SentencePieceTokenizer.train(documents)
-    model.save(model_dir)
-    return model.tokenize
-
-
-def is_url(corpus: str) -> bool:
-    return corpus.split(":", 1)[0].lower() in ("http", "https")
-
-
-def owner_limits(conn, job: store.Job, limits: FetchLimits) -> FetchLimits:
-    """The fetch limits of a URL job whose owner is an API token: the download is capped at what
-    is left of the token's byte quota (an operator's job, owned by no token, has no quota)."""
-    token = tokens.get_token(conn, job.owner) if is_url(job.corpus) else None
-    if token is None:
-        return limits
-    settings = get_settings()
-    quota = tokens.quota(token, settings.jobs_max_concurrent_jobs, settings.jobs_max_bytes)
-    remaining = quota.max_bytes - store.usage(conn, job.owner, besides=job.id)[1]
-    if remaining <= 0:
-        raise JobsError(
-            f"the byte quota of token {job.owner!r} ({quota.max_bytes} bytes) is used up"
-        )
-    return replace(limits, max_download_bytes=min(limits.max_download_bytes, remaining))
-
-
-def _fetch_within_quota(job: store.Job, dest: Path, limits: FetchLimits) -> Path:
-    """fetch, with a download over the owner's remaining quota named as such."""
-    try:
-        return fetch(job.corpus, dest, limits)
-    except FetchError as error:
-        if limits.max_download_bytes < FetchLimits.max_download_bytes and "larger" in str(error):
-            raise FetchError(
-                f"download larger than the {limits.max_download_bytes} bytes left of the byte "
-                f"quota of token {job.owner!r}"
-            ) from None
-        raise
-
-
-def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
-    """The job's corpus as something `iter_documents` reads. A stranger's corpus (a URL, an
-    upload) is fetched SSRF-safely and made into one checked UTF-8 text file, out/text/corpus.txt,
-    which a later attempt reuses; the download is deleted once extracted. An operator's local path
-    (`upvote jobs submit PATH`) is read as `upvote embed train` reads it."""
-    text = out / "text" / "corpus.txt"
-    if text.exists():
-        return str(text)
-    column = job.options.get("column")
-    if is_url(job.corpus):
-        store.set_state(conn, job.id, State.fetching)
-        downloaded = _fetch_within_quota(job, out / "download", owner_limits(conn, job, limits))
-        store.set_corpus_bytes(conn, job.id, downloaded.stat().st_size)
-        try:
-            extract(downloaded, text.parent, column=column, limits=limits)
-        finally:
-            downloaded.unlink(missing_ok=True)
-    elif job.corpus.startswith(UPLOAD_PREFIX):
-        uploaded = out / "upload" / job.corpus.removeprefix(UPLOAD_PREFIX)
-        extract(uploaded, text.parent, column=column, limits=limits)
-        uploaded.unlink(missing_ok=True)
-    else:
-        return job.corpus
-    store.set_state(conn, job.id, State.encoding)
-    return str(text)
-
-
-def encoded_corpus(
-    conn, job: store.Job, params: Word2VecParams, tokenizer: str, out: Path, limits: FetchLimits
-) -> EncodedCorpus:
-    """The encoded corpus in out/corpus: reused when an earlier attempt finished encoding (then
-    nothing is fetched again); the extracted text is deleted once encoded."""
-    encoded_dir = out / "corpus"
-    if (encoded_dir / "meta.json").exists():
-        return EncodedCorpus.open(encoded_dir)
-    corpus = corpus_text(conn, job, out, limits)
-    encoded = _encode(corpus, job.options.get("column"), params, tokenizer, encoded_dir)
-    shutil.rmtree(out / "text", ignore_errors=True)
-    return encoded
-
-
-def _encode(
-    corpus: str, column: str | None, params: Word2VecParams, tokenizer: str, encoded_dir: Path
-) -> EncodedCorpus:
-    documents = iter_documents(corpus, column)
-    tokenize = _tokenize(tokenizer, documents, encoded_dir.parent)
-    return encode_corpus(
-        documents, encoded_dir, min_count=params.min_count, max_vocab=params.max_vocab,
-        tokenize=tokenize,
-    )  # fmt: skip
 
 
 def run_job(

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -52,21 +53,30 @@ class Workers:
     def __init__(self, count: int, args: list[str]) -> None:
         self.args = [sys.executable, "-m", "upvote", "jobs", "worker", *args]
         self.procs = [subprocess.Popen(self.args) for _ in range(count)]
+        self.lock, self.stopping = threading.Lock(), threading.Event()
 
-    def revive(self) -> None:
-        for i, proc in enumerate(self.procs):
-            if proc.poll() is not None:
-                typer.echo(f"worker {proc.pid} exited ({proc.returncode}): restarting", err=True)
-                self.procs[i] = subprocess.Popen(self.args)
+    def revive_forever(self) -> None:
+        """Restart any worker that died, until ``stop`` (runs beside the API in a thread)."""
+        while not self.stopping.wait(WORKER_CHECK_S):
+            with self.lock:
+                for i, proc in enumerate(self.procs):
+                    if proc.poll() is not None and not self.stopping.is_set():
+                        typer.echo(
+                            f"worker {proc.pid} exited ({proc.returncode}): restarting", err=True
+                        )
+                        self.procs[i] = subprocess.Popen(self.args)
 
     def stop(self, timeout: float) -> None:
         """SIGTERM (a worker finishes its job), then SIGKILL after timeout: the job of a killed
         worker goes back to the queue as stalled and resumes from its last epoch checkpoint."""
-        for proc in self.procs:
+        self.stopping.set()
+        with self.lock:  # no restart from here on
+            procs = list(self.procs)
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for proc in self.procs:
+        for proc in procs:
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
@@ -90,15 +100,14 @@ def serve(
     from upvote.jobs.embedded import EmbeddedError, EmbeddedPostgres
     from upvote.settings import get_settings
 
-    if api:
-        try:
-            importlib.import_module(API_FACTORY.split(":")[0])
-        except ImportError as error:
-            fail(f"the jobs HTTP API is not available ({error}): run with --no-api")
     try:
-        from upvote.jobs.queue import JobsError, apply_schemas, make_app
-    except ImportError as error:
-        fail(f"upvote jobs needs Procrastinate: pip install 'upvote[jobs]' ({error})")
+        from upvote.jobs.options import JobsError
+        from upvote.jobs.queue import apply_schemas, make_app
+
+        if api:
+            importlib.import_module(API_FACTORY.split(":")[0])
+    except ImportError as error:  # procrastinate, python-multipart
+        fail(f"upvote jobs needs its extra: pip install 'upvote[jobs]' ({error})")
     settings = get_settings()
     dsn, embedded = settings.jobs_database_url, None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -120,11 +129,10 @@ def serve(
             if api:
                 import uvicorn
 
+                threading.Thread(target=pool.revive_forever, daemon=True).start()
                 uvicorn.run(API_FACTORY, factory=True, host=host, port=port)
             else:
-                while True:
-                    time.sleep(WORKER_CHECK_S)
-                    pool.revive()
+                pool.revive_forever()
         except (KeyboardInterrupt, Stop):
             pass
         finally:

@@ -36,7 +36,7 @@ def parse_size(text: str) -> int:
 @contextlib.contextmanager
 def _database(database: str | None):
     """An open connection with the tables in place; failures as one line, password masked."""
-    from upvote.jobs.queue import JobsError, database_url
+    from upvote.jobs.options import JobsError, database_url
     from upvote.jobs.store import connect
     from upvote.jobs.tokens import TokenError, apply_schema
 

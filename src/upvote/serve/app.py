@@ -25,13 +25,15 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from upvote import swagger
+from upvote.http_metrics import MetricsMiddleware
 from upvote.model.bundle import UpvoteModel
 from upvote.serve.batching import MicroBatcher
 from upvote.serve.config import ServeSettings
 from upvote.serve.drift import DriftCollector, DriftMonitor
 from upvote.serve.guards import BodyLimitMiddleware, ContainErrors
 from upvote.serve.live_gauges import LiveAccuracy
-from upvote.serve.metrics import Metrics, MetricsMiddleware
+from upvote.serve.metrics import Metrics
 from upvote.serve.predlog import FLUSH_SECONDS, PredictionLog
 from upvote.serve.routes import api, contract, ops, web
 from upvote.serve.state import ModelHolder, ModelNotLoaded
@@ -178,6 +180,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error)
     for routes in (web, contract, api, ops):
         app.include_router(routes.router)
+    swagger.mount(app)  # /static/docs, before /static
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     # the last added is the outermost: metrics count the 413s of the body limit too
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -26,13 +26,14 @@ from prometheus_client import CollectorRegistry
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from upvote.http_metrics import MetricsMiddleware
 from upvote.jobs.api.config import JobsApiSettings
 from upvote.jobs.api.metrics import HttpMetrics, JobsCollector
 from upvote.jobs.api.models import JobCreate
 from upvote.jobs.api.routes import jobs, ops
 from upvote.jobs.api.vectors import VectorCache
-from upvote.jobs.queue import database_url, make_app
-from upvote.serve.metrics import MetricsMiddleware
+from upvote.jobs.options import database_url
+from upvote.jobs.queue import make_app
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 20

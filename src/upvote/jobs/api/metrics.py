@@ -35,7 +35,7 @@ FAILED = "SELECT count(*) AS n FROM upvote_jobs WHERE state = 'failed'"
 
 
 class HttpMetrics:
-    """Requests and latency per endpoint, counted by serve/metrics.py's MetricsMiddleware (which
+    """Requests and latency per endpoint, counted by http_metrics.MetricsMiddleware (which
     reads only these two attributes) under names of their own."""
 
     def __init__(self, registry: CollectorRegistry) -> None:

@@ -34,7 +34,7 @@ class JobOptions(BaseModel):
     )
 
     def given(self) -> dict:
-        """The options set, as a job's `options` (queue.job_params reads them)."""
+        """The options set, as a job's `options` (options.job_params reads them)."""
         return self.model_dump(exclude_none=True)
 
 

@@ -41,6 +41,7 @@ from upvote.jobs.api.models import (
 )
 from upvote.jobs.api.upload import UploadError, receive
 from upvote.jobs.api.vectors import TEXT
+from upvote.jobs.options import UPLOAD_PREFIX
 from upvote.jobs.store import FINAL, State
 
 router = APIRouter(prefix="/v1/embeddings", tags=["jobs"])
@@ -166,7 +167,7 @@ async def _create_uploaded(request, caller, settings, left, connected, app_queue
             options = JobOptions.model_validate_json(upload.options or "{}")
         except ValidationError as error:
             raise invalid(error, "body", "options") from None
-        corpus = queue.UPLOAD_PREFIX + upload.name
+        corpus = UPLOAD_PREFIX + upload.name
         return await run_in_threadpool(
             connected, _create_and_defer, app_queue, caller, corpus, options, upload,
             settings.jobs_dir,
