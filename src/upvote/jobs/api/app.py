@@ -21,16 +21,18 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from procrastinate.exceptions import ConnectorException
 from prometheus_client import CollectorRegistry
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from upvote import swagger
 from upvote.http_metrics import MetricsMiddleware
 from upvote.jobs.api.config import JobsApiSettings
 from upvote.jobs.api.metrics import HttpMetrics, JobsCollector
 from upvote.jobs.api.models import JobCreate
-from upvote.jobs.api.routes import jobs, ops
+from upvote.jobs.api.routes import jobs, ops, web
 from upvote.jobs.api.vectors import VectorCache
 from upvote.jobs.options import database_url
 from upvote.jobs.queue import make_app
@@ -94,6 +96,8 @@ def create_app(settings: JobsApiSettings | None = None) -> FastAPI:
         title="upvote embeddings",
         summary="Train word2vec on your corpus: jobs, vectors, neighbours.",
         lifespan=lifespan,
+        docs_url=None,  # routes/web.py serves it from local files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pool = ConnectionPool(
@@ -110,8 +114,10 @@ def create_app(settings: JobsApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(PoolTimeout, database_down)
     app.add_exception_handler(ConnectorException, database_down)  # Procrastinate's, deferring
     app.add_exception_handler(Exception, internal_error)
-    app.include_router(jobs.router)
-    app.include_router(ops.router)
+    for routes in (web, jobs, ops):
+        app.include_router(routes.router)
+    swagger.mount(app)  # /static/docs, before /static
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     with_body_schemas(app)
     paths = frozenset(getattr(route, "path", "") for route in app.routes)
     metrics = HttpMetrics(app.state.registry)
