@@ -10,7 +10,7 @@ import pytest
 
 # the fixtures db and service (a real PostgreSQL, uvicorn and a worker) come from the API tests
 from test_jobs_api import corpus_bytes, db, gensim_models, new_token, service, word  # noqa: F401
-from test_web import CHROMIUM, CHROMIUM_ARGS
+from test_web import CHROMIUM, page  # noqa: F401  (the headless Chromium page fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,23 +18,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def test_upload_watch_download_and_find_neighbours(browser, service, db, tmp_path):  # noqa: F811
+def test_upload_watch_download_and_find_neighbours(page, service, db, tmp_path):  # noqa: F811
     url, _ = service
     token = new_token(db[0], "web")["Authorization"].removeprefix("Bearer ")
     corpus = tmp_path / "topics.txt"
     corpus.write_bytes(corpus_bytes(200_000, seed=3))
-    page = browser.new_page(accept_downloads=True, viewport={"width": 1000, "height": 900})
     page.goto(url + "/")
     assert page.title() == "upvote embeddings"
     page.fill("#token", token)
