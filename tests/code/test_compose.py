@@ -116,7 +116,8 @@ def compose(podman, api_image, train_image) -> Compose:
     try:
         yield compose
     finally:
-        compose("--profile", "monitoring", "--profile", "retrain", "down", "--volumes", check=False)
+        profiles = ("monitoring", "retrain", "embeddings")
+        compose(*(f"--profile={p}" for p in profiles), "down", "--volumes", check=False)
 
 
 def test_the_whole_system_pulls_trains_serves_is_scraped_and_retrains(compose, healthy):
@@ -170,6 +171,59 @@ def test_the_whole_system_pulls_trains_serves_is_scraped_and_retrains(compose, h
     if decision[1] == "promoted":  # the api switches to the new champion without a restart
         challenger = re.search(r"champion: (\S+) \(was ", logs)[1]
         assert wait_for_version(url, challenger), f"the api still serves {version[1]}"
+
+
+def test_the_embeddings_profile_trains_a_job_uploaded_to_its_api(compose):
+    """jobs-db -> jobs-init -> jobs-api + two workers sharing one volume: a token made in the api
+    container, a corpus uploaded, trained by a worker, its vectors served by the api."""
+    compose.env["UPVOTE_JOBS_PORT"] = str(free_port())
+    profile = "--profile=embeddings"
+    compose(profile, "up", "--detach", "--no-deps", "jobs-db")
+    db = compose.container("jobs-db")
+    deadline = time.monotonic() + 90  # podman-compose < 1.1 on podman 4.3 ignores service_healthy
+    while compose.podman("exec", db, "pg_isready", "-U", "upvote", "-d", "jobs", check=False
+                         ).returncode != 0:  # fmt: skip
+        assert time.monotonic() < deadline, "the job database did not start"
+        time.sleep(1)
+    compose(profile, "up", "--detach", "--no-deps", "jobs-init")
+    code, logs = compose.wait("jobs-init")
+    assert code == 0, logs[-3000:]
+    compose(profile, "up", "--detach", "--no-deps", "jobs-api", "jobs-worker-1", "jobs-worker-2")
+    api = compose.container("jobs-api")
+    token = compose.podman("exec", api, "upvote", "jobs", "token", "create", "compose").stdout
+    headers = {"Authorization": f"Bearer {token.split()[-1]}"}
+    url = f"http://127.0.0.1:{compose.env['UPVOTE_JOBS_PORT']}/v1/embeddings/jobs"
+    # 7 topics x 13 words, letters only (the word tokenizer splits digits off)
+    lines = [
+        " ".join(f"t{chr(97 + t % 7)}w{chr(97 + (t * 7 + i) % 13)}" for i in range(20))
+        for t in range(3000)
+    ]
+    deadline = time.monotonic() + 60
+    while True:  # the api answers once uvicorn is up
+        try:
+            created = httpx.post(url, headers=headers, timeout=10,
+                                 files={"file": ("c.txt", "\n".join(lines).encode())},
+                                 data={"options": '{"dim": 8, "epochs": 2}'})  # fmt: skip
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, compose.podman("logs", api).stderr[-2000:]
+            time.sleep(1)
+    assert created.status_code == 202, created.text
+    job_url = f"{url}/{created.json()['id']}"
+    deadline = time.monotonic() + 180
+    while (job := httpx.get(job_url, headers=headers, timeout=10).json())["state"] not in (
+        "succeeded", "failed"
+    ):  # fmt: skip
+        assert time.monotonic() < deadline, job
+        time.sleep(1)
+    assert job["state"] == "succeeded", job
+    assert job["worker"], job  # a worker container's host:pid
+    vectors = httpx.get(f"{job_url}/vectors", headers=headers, params={"format": "txt"})
+    assert vectors.status_code == 200 and vectors.text.splitlines()[0] == "91 8"
+    for worker in ("jobs-worker-1", "jobs-worker-2"):
+        state = compose.podman("inspect", "--format", "{{.State.Status}}",
+                               compose.container(worker)).stdout.strip()  # fmt: skip
+        assert state == "running", worker
 
 
 def stories_in_db(compose: Compose) -> int:

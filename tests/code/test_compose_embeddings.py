@@ -1,6 +1,6 @@
 """compose.yaml's "embeddings" profile as podman-compose resolves it: the job database, the
 one-shot init, the jobs API and two workers share one database URL and one artifacts volume.
-(Only the configuration: bringing the profile up needs the jobs API, built elsewhere.)"""
+(The configuration; tests/code/test_compose.py brings the profile up.)"""
 
 import importlib.util
 import subprocess
