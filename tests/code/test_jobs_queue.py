@@ -173,9 +173,11 @@ def test_jobs_run_on_two_workers_bad_ones_fail_and_cancelled_never_runs(workers,
 
 
 def test_killed_worker_job_resumes_on_another(workers, tmp_path):
-    corpus = write_corpus(tmp_path / "long.txt", 200_000, seed=7)
-    epochs = 12
-    job_id = workers.submit(corpus, dim=32, epochs=epochs, sample=0)
+    # long enough (~15M words, several seconds) to be seen mid-training: progress is written
+    # once a second, and a 12-epoch job of 200k words once finished in 1.3 s unseen
+    corpus = write_corpus(tmp_path / "long.txt", 400_000, seed=7)
+    epochs = 40
+    job_id = workers.submit(corpus, dim=64, epochs=epochs, sample=0)
     doomed = workers.start_worker()
     # past the first epoch: its checkpoint is on disk
     job = workers.wait(
@@ -189,12 +191,12 @@ def test_killed_worker_job_resumes_on_another(workers, tmp_path):
     assert killed_at < 1.0
     rescuer = workers.start_worker()
 
-    job = workers.wait([job_id], lambda j: j.state in FINAL, timeout=60)[0]
+    job = workers.wait([job_id], lambda j: j.state in FINAL, timeout=120)[0]
     assert job.state is State.succeeded, job.error
     assert job.attempts == 2
     assert job.worker.endswith(f":{rescuer.pid}")
     assert job.progress["resumed_from_epoch"] >= 1  # the second attempt began at a checkpoint
-    assert load_vectors(workers, job_id).vector_size == 32
+    assert load_vectors(workers, job_id).vector_size == 64
 
 
 def test_cancel_stops_a_running_job(workers, tmp_path):
