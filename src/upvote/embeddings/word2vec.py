@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -60,6 +60,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool | Progress = False,
+    on_checkpoint: Callable[[Path], None] | None = None,
     **overrides,
 ) -> KeyedVectors:
     """Train word2vec, gensim style: `train(sentences, vector_size=100, sg=True, epochs=5)`.
@@ -67,7 +68,9 @@ def train(
     corpus: an iterable of token lists (re-iterable, like gensim `sentences`), a text file path
     (text8 style), or an EncodedCorpus. checkpoint_dir: where a checkpoint is written after every
     epoch; resume=True continues from it. progress: True for a progress bar, a callback
-    (words done, mean loss), or a list of both.
+    (words done, mean loss), or a list of both. on_checkpoint(path): called after each epoch's
+    checkpoint is written, e.g. to copy it elsewhere (CPU engine only: engines/cpu.py
+    train_cpu; the CUDA engine's checkpoints are its own).
     """
     params = _resolve_params(params, overrides)
     with tempfile.TemporaryDirectory(prefix="upvote-corpus-") as workdir:
@@ -76,7 +79,7 @@ def train(
         if params.device == "cuda":
             syn0 = _train_gpu(encoded, params, checkpoint_dir, resume, progress)
         else:
-            syn0 = train_cpu(encoded, params, checkpoint_dir, resume, progress)
+            syn0 = train_cpu(encoded, params, checkpoint_dir, resume, progress, on_checkpoint)
     return KeyedVectors(vocab.words, syn0, vocab.counts)
 
 

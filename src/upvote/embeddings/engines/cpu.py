@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -168,9 +169,16 @@ def train_cpu(
     checkpoint_dir: str | Path | None,
     resume: bool,
     progress: bool | Progress,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> np.ndarray:
     """Train on an encoded corpus; returns syn0. checkpoint_dir: where checkpoint.npz is written
-    after every epoch; resume=True continues from it. progress: True for a bar, or a callback."""
+    after every epoch; resume=True continues from it. progress: True for a bar, or a callback.
+
+    on_checkpoint(path): called with checkpoint.npz's path after each one is written (whole:
+    save_checkpoint renames it into place), in the training thread, before the next epoch
+    starts. An explicit hook rather than a watcher of the file's mtime: the caller (the jobs
+    worker copies each checkpoint to a shared store) sees every checkpoint exactly once and
+    never while it is being replaced, and this layer needs to know nothing of the caller."""
     if not params.hs and params.negative <= 0:
         raise ValueError("nothing to train with: negative=0 and no hierarchical softmax (--hs)")
     start_epoch, losses = 0, []
@@ -196,4 +204,6 @@ def train_cpu(
             losses.append(train_epoch(corpus, weights, params, epoch, callback))
             if checkpoint_dir is not None:
                 save_checkpoint(Path(checkpoint_dir), weights, params, epoch + 1, losses)
+                if on_checkpoint is not None:
+                    on_checkpoint(Path(checkpoint_dir) / CHECKPOINT)
     return weights["syn0"]
