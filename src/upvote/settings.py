@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # where each job's vectors go (default: <data_dir>/jobs/<job id>/)
     jobs_database_url: str | None = None
     jobs_artifacts_dir: Path | None = None
+    # a store shared by API and workers on many machines, as an fsspec URL (s3://bucket/prefix,
+    # gs://..., file:///shared/jobs; the protocol's package installed, e.g. pip install
+    # 'upvote[jobs-s3]'): then jobs_artifacts_dir is only each worker's local scratch folder
+    # (jobs/artifacts.py). Unset: the folder is the store.
+    jobs_artifacts_url: str | None = None
     # the quota of an API token created without its own (`upvote jobs token create`): jobs not
     # finished at once, and corpus bytes of all its jobs not deleted (uploads and downloads)
     jobs_max_concurrent_jobs: int = Field(default=4, ge=1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from upvote.embeddings.corpus import EncodedCorpus, encode_corpus, iter_documents
 from upvote.embeddings.params import Word2VecParams
 from upvote.jobs import store, tokens
+from upvote.jobs.artifacts import ArtifactStore
 from upvote.jobs.extract import extract
 from upvote.jobs.fetch import FetchError, FetchLimits, fetch
 from upvote.jobs.options import UPLOAD_PREFIX, JobsError, is_url
@@ -62,11 +63,14 @@ def _fetch_within_quota(job: store.Job, dest: Path, limits: FetchLimits) -> Path
         raise
 
 
-def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
+def corpus_text(conn, job: store.Job, artifacts: ArtifactStore, limits: FetchLimits) -> str:
     """The job's corpus as something `iter_documents` reads. A stranger's corpus (a URL, an
-    upload) is fetched SSRF-safely and made into one checked UTF-8 text file, out/text/corpus.txt,
-    which a later attempt reuses; the download is deleted once extracted. An operator's local path
-    (`upvote jobs submit PATH`) is read as `upvote embed train` reads it."""
+    upload) is fetched SSRF-safely and made into one checked UTF-8 text file, out/text/corpus.txt
+    (out: the job's scratch folder), which a later attempt reuses; the download is deleted once
+    extracted. An upload is copied from the artifact store first (a no-op for a local folder);
+    the store's copy stays until the job ends, for an attempt on another machine. An operator's
+    local path (`upvote jobs submit PATH`) is read as `upvote embed train` reads it."""
+    out = artifacts.scratch(job.id)
     text = out / "text" / "corpus.txt"
     if text.exists():
         return str(text)
@@ -80,7 +84,9 @@ def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
         finally:
             downloaded.unlink(missing_ok=True)
     elif job.corpus.startswith(UPLOAD_PREFIX):
-        uploaded = out / "upload" / job.corpus.removeprefix(UPLOAD_PREFIX)
+        name = job.corpus.removeprefix(UPLOAD_PREFIX)
+        artifacts.pull(job.id, f"upload/{name}")
+        uploaded = out / "upload" / name
         extract(uploaded, text.parent, column=column, limits=limits)
         uploaded.unlink(missing_ok=True)
     else:
@@ -90,14 +96,21 @@ def corpus_text(conn, job: store.Job, out: Path, limits: FetchLimits) -> str:
 
 
 def encoded_corpus(
-    conn, job: store.Job, params: Word2VecParams, tokenizer: str, out: Path, limits: FetchLimits
+    conn,
+    job: store.Job,
+    params: Word2VecParams,
+    tokenizer: str,
+    artifacts: ArtifactStore,
+    limits: FetchLimits,
 ) -> EncodedCorpus:
-    """The encoded corpus in out/corpus: reused when an earlier attempt finished encoding (then
-    nothing is fetched again); the extracted text is deleted once encoded."""
+    """The encoded corpus in <scratch>/corpus: reused when an earlier attempt on this machine
+    finished encoding (then nothing is fetched again); the extracted text is deleted once
+    encoded."""
+    out = artifacts.scratch(job.id)
     encoded_dir = out / "corpus"
     if (encoded_dir / "meta.json").exists():
         return EncodedCorpus.open(encoded_dir)
-    corpus = corpus_text(conn, job, out, limits)
+    corpus = corpus_text(conn, job, artifacts, limits)
     encoded = _encode(corpus, job.options.get("column"), params, tokenizer, encoded_dir)
     shutil.rmtree(out / "text", ignore_errors=True)
     return encoded

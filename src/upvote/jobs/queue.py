@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -29,12 +28,19 @@ from pathlib import Path
 
 import procrastinate
 
-from upvote.embeddings.engines.cpu import load_checkpoint
+from upvote.embeddings.engines.cpu import CHECKPOINT, load_checkpoint
 from upvote.embeddings.evaluate import evaluate_standard
 from upvote.jobs import store, tokens
+from upvote.jobs.artifacts import ArtifactStore, open_store
 from upvote.jobs.fetch import FetchLimits
 from upvote.jobs.inputs import encoded_corpus
-from upvote.jobs.options import JobsError, database_url, evaluation_sets, job_params
+from upvote.jobs.options import (
+    UPLOAD_PREFIX,
+    JobsError,
+    database_url,
+    evaluation_sets,
+    job_params,
+)
 from upvote.jobs.store import State
 from upvote.redact import redact
 from upvote.settings import get_settings
@@ -45,6 +51,7 @@ TASK = "train_embeddings"
 QUEUE = "embeddings"
 LOCK_SPACE = 0x75707674  # first key of our advisory locks ("upvt"): apart from other users'
 PROGRESS_EVERY_S = 1.0  # at most one progress write per job per second
+RESULTS = ("vectors.txt", "params.json", "evaluation.json")  # pushed to the store at the end
 
 
 class Cancelled(Exception):
@@ -62,11 +69,13 @@ def evaluate_job(vectors, names: list[str], out: Path) -> dict:
 def make_app(
     dsn: str | None = None, artifacts_dir: Path | None = None, threads: int | None = None
 ) -> procrastinate.App:
-    """The Procrastinate app with its one task, bound to a database and an artifacts folder.
-    threads: training threads of every job this process runs (the worker's machine decides,
-    not the job; default Word2VecParams')."""
+    """The Procrastinate app with its one task, bound to a database and an artifact store
+    (artifacts.open_store: UPVOTE_JOBS_ARTIFACTS_URL, or the folder artifacts_dir, default
+    jobs_dir, which is the local scratch folder with a store URL). threads: training threads of
+    every job this process runs (the worker's machine decides, not the job; default
+    Word2VecParams')."""
     dsn = database_url(dsn)
-    artifacts = artifacts_dir or get_settings().jobs_dir
+    artifacts = open_store(get_settings(), artifacts_dir)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
 
     @app.task(name=TASK, queue=QUEUE)
@@ -209,12 +218,17 @@ class Reporter:
 def run_job(
     dsn: str,
     job_id: int,
-    artifacts: Path,
+    artifacts: ArtifactStore,
     limits: FetchLimits | None = None,
     threads: int | None = None,
 ) -> str | None:
     """Run one attempt of a job; returns its final state (None: nothing to do). Every error of
-    the job's own making ends it as failed with the message: the worker goes on."""
+    the job's own making ends it as failed with the message: the worker goes on.
+
+    It trains in the store's scratch folder (the store's own folder without a store URL, where
+    pushes and pulls copy nothing): the last checkpoint is pulled before training and each new
+    one pushed, the results are pushed before the job's row says succeeded, and the scratch
+    folder goes at the end."""
     from upvote.embeddings.word2vec import train as train_vectors  # numba: only workers pay
 
     with job_lock(dsn, job_id) as mine, store.connect(dsn) as conn:
@@ -225,18 +239,21 @@ def run_job(
         if job is None:
             return None  # cancelled while queued, or finished by an earlier attempt
         log.info("job %s attempt %s started by %s", job_id, job.attempts, worker_name())
-        out = artifacts / str(job_id)
+        out = artifacts.scratch(job_id)
         try:
             params, tokenizer = job_params(job.options)
             if threads is not None:
                 params = replace(params, threads=threads)
             out.mkdir(parents=True, exist_ok=True)
-            encoded = encoded_corpus(conn, job, params, tokenizer, out, limits or FetchLimits())
+            encoded = encoded_corpus(
+                conn, job, params, tokenizer, artifacts, limits or FetchLimits()
+            )
             if params.negative >= len(encoded.vocab):
                 raise JobsError(
                     f"negative {params.negative} needs a vocabulary of more than that many "
                     f"words; this corpus has {len(encoded.vocab)} (lower negative or min_count)"
                 )
+            artifacts.pull(job_id, CHECKPOINT)  # an attempt elsewhere got this far
             checkpoint = load_checkpoint(out)
             resumed = checkpoint[1]["epochs_done"] if checkpoint else 0
             if not store.set_state(conn, job_id, State.training):
@@ -245,8 +262,10 @@ def run_job(
             reporter = Reporter(
                 conn, job_id, encoded.n_tokens * params.epochs, encoded.n_tokens * resumed, extra
             )
-            vectors = train_vectors(encoded, params, checkpoint_dir=out, resume=True,
-                                    progress=reporter)  # fmt: skip
+            vectors = train_vectors(
+                encoded, params, checkpoint_dir=out, resume=True, progress=reporter,
+                on_checkpoint=lambda path: artifacts.push(job_id, path.name),
+            )  # fmt: skip
             vectors.save_word2vec_format(out / "vectors.txt")
             meta = params.to_dict() | {"tokenizer": tokenizer, "vocabulary": len(vectors)}
             (out / "params.json").write_text(json.dumps(meta, indent=2))
@@ -254,6 +273,9 @@ def run_job(
             names = evaluation_sets(job.options)
             if names:
                 final_progress["evaluation"] = evaluate_job(vectors, names, out)
+            for name in RESULTS:
+                if (out / name).exists():
+                    artifacts.push(job_id, name)
             store.set_progress(conn, job_id, final_progress)
             final = State.succeeded
             store.set_state(conn, job_id, final)
@@ -265,7 +287,10 @@ def run_job(
             message = redact(str(error) or type(error).__name__, job.corpus)
             store.set_state(conn, job_id, final, error=message)
         log.info("job %s attempt %s ended by %s: %s", job_id, job.attempts, worker_name(), final)
+        if job.corpus.startswith(UPLOAD_PREFIX):  # the job is over: nothing reads it again
+            artifacts.remove(f"{job_id}/upload/{job.corpus.removeprefix(UPLOAD_PREFIX)}")
         now = store.get_job(conn, job_id)
         if now is None or now.deleted is not None:  # deleted while it ran (store.mark_deleted)
-            shutil.rmtree(out, ignore_errors=True)
+            artifacts.remove_job(job_id)
+        artifacts.finish(job_id)
         return final.value

@@ -34,6 +34,7 @@ from upvote.jobs.api.metrics import HttpMetrics, JobsCollector
 from upvote.jobs.api.models import JobCreate
 from upvote.jobs.api.routes import jobs, ops, web
 from upvote.jobs.api.vectors import VectorCache
+from upvote.jobs.artifacts import open_store
 from upvote.jobs.options import database_url
 from upvote.jobs.queue import make_app
 
@@ -106,6 +107,7 @@ def create_app(settings: JobsApiSettings | None = None) -> FastAPI:
         kwargs={"autocommit": True, "row_factory": dict_row}, name="upvote-jobs-api",
     )  # fmt: skip
     app.state.queue = make_app(dsn, settings.jobs_dir)
+    app.state.artifacts = open_store(settings)  # where jobs' files are: the API reads only it
     app.state.vectors = VectorCache(settings.jobs_vector_cache)
     app.state.registry = CollectorRegistry()
     app.state.registry.register(JobsCollector(app.state.pool, settings.jobs_db_timeout_s))

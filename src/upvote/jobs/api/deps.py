@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from upvote.jobs.api.config import JobsApiSettings
 from upvote.jobs.api.vectors import VectorCache
+from upvote.jobs.artifacts import ArtifactStore
 from upvote.jobs.tokens import Quota, find_token, quota
 
 REALM = 'Bearer realm="upvote-jobs"'
@@ -46,7 +47,12 @@ async def get_vectors(request: Request) -> VectorCache:
     return request.app.state.vectors
 
 
+async def get_artifacts(request: Request) -> ArtifactStore:
+    return request.app.state.artifacts
+
+
 Settings = Annotated[JobsApiSettings, Depends(get_settings)]
+Artifacts = Annotated[ArtifactStore, Depends(get_artifacts)]
 Pool = Annotated[ConnectionPool, Depends(get_pool)]
 Queue = Annotated[procrastinate.App, Depends(get_queue)]
 Vectors = Annotated[VectorCache, Depends(get_vectors)]

@@ -4,8 +4,10 @@ Starlette's form parser would spool the whole body to a temporary file before th
 it, so a size limit could only be checked once everything had arrived; here python-multipart's
 push parser is fed the request stream chunk by chunk and the upload stops the moment it passes
 its limit (a 413 naming the field ``file``). Parts: ``file`` (the corpus, required) and
-``options`` (JSON of JobOptions, optional); any other part is a 422 naming it. The parser's
-callbacks write to the file directly: blocking, but one chunk of a local file at a time.
+``options`` (JSON of JobOptions, optional); any other part is a 422 naming it. The file goes
+straight into the artifact store (jobs/artifacts.py), under uploads-tmp/ until its job exists.
+The parser's callbacks write to it directly: with a local folder on the event loop (one chunk of
+a local file at a time), with a store URL on the thread pool (a write may upload a part).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+
+from upvote.jobs.artifacts import ArtifactStore
 
 MAX_FIELD_BYTES = 65_536  # the options part
 FIELDS = ("file", "options")
@@ -32,7 +36,7 @@ class UploadError(Exception):
 
 @dataclass
 class Upload:
-    path: Path  # where the body went (a temporary name; the caller moves it)
+    key: str  # where the body went in the store (a temporary name; the caller moves it)
     name: str  # a safe file name: the client's, without folders or odd characters
     size: int
     options: str | None  # the options part, undecoded
@@ -54,9 +58,12 @@ def _disposition(value: bytes) -> tuple[str, str | None]:
     return name, filename.decode("utf-8", "replace") if filename is not None else None
 
 
-async def receive(request: Request, folder: Path, max_bytes: int, limit_why: str) -> Upload:
-    """Stream the request's multipart body; the file part goes to folder/<random> and is capped
-    at max_bytes (limit_why names the limit in the 413). Nothing is left behind on error."""
+async def receive(
+    request: Request, artifacts: ArtifactStore, max_bytes: int, limit_why: str
+) -> Upload:
+    """Stream the request's multipart body; the file part goes to the store's
+    uploads-tmp/<random> and is capped at max_bytes (limit_why names the limit in the 413).
+    Nothing is left behind on error."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -64,8 +71,8 @@ async def receive(request: Request, folder: Path, max_bytes: int, limit_why: str
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + MAX_FIELD_BYTES:
         raise UploadError(413, "file", f"upload larger than {limit_why} ({max_bytes} bytes)")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / uuid.uuid4().hex
+    key = f"uploads-tmp/{uuid.uuid4().hex}"
+    local = artifacts.local_path(key) is not None
     state = {"headers": {}, "field": b"", "value": b"", "part": None, "size": 0}
     seen: dict[str, object] = {"file": None, "options": None}
     options = bytearray()
@@ -92,7 +99,7 @@ async def receive(request: Request, folder: Path, max_bytes: int, limit_why: str
         seen[name] = safe_name(filename) if name == "file" else ""
         state["part"] = name
         if name == "file":
-            out = open(path, "wb")  # noqa: SIM115 - closed at the part's end or on error
+            out = artifacts.open_write(key)  # closed at the part's end or on error
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state["part"] == "file":
@@ -124,26 +131,29 @@ async def receive(request: Request, folder: Path, max_bytes: int, limit_why: str
     )  # fmt: skip
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
+            if local:
+                parser.write(chunk)
+            else:
+                await run_in_threadpool(parser.write, chunk)
         parser.finalize()
         if seen["file"] is None:
             raise UploadError(422, "file", "field required: the corpus file")
     except UploadError:
-        _discard(out, path)
+        _discard(out, artifacts, key)
         raise
     except Exception as error:  # a malformed body, a client gone, a full disk
-        _discard(out, path)
+        _discard(out, artifacts, key)
         raise UploadError(
             400, "file", f"could not read the upload ({type(error).__name__})"
         ) from None
     if out is not None:  # the body ended inside the file part
-        _discard(out, path)
+        _discard(out, artifacts, key)
         raise UploadError(400, "file", "the upload ended before its last part")
     text = bytes(options).decode("utf-8", "replace") if seen["options"] is not None else None
-    return Upload(path, str(seen["file"]), state["size"], text)
+    return Upload(key, str(seen["file"]), state["size"], text)
 
 
-def _discard(out, path: Path) -> None:
+def _discard(out, artifacts: ArtifactStore, key: str) -> None:
     if out is not None:
         out.close()
-    path.unlink(missing_ok=True)
+    artifacts.remove(key)

@@ -9,8 +9,6 @@ the one async route, which streams uploads).
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -22,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from upvote.jobs import queue, store
 from upvote.jobs.api.deps import (
+    Artifacts,
     Caller,
     Conn,
     CurrentCaller,
@@ -40,7 +39,7 @@ from upvote.jobs.api.models import (
     SimilarOut,
 )
 from upvote.jobs.api.upload import UploadError, receive
-from upvote.jobs.api.vectors import TEXT
+from upvote.jobs.api.vectors import TEXT, file_response
 from upvote.jobs.options import UPLOAD_PREFIX
 from upvote.jobs.store import FINAL, State
 
@@ -130,7 +129,12 @@ async def capped_body(request: Request, max_bytes: int) -> bytes:
     responses={413: {"description": "upload too large"}, 429: {"description": "over quota"}},
 )
 async def create_job(
-    request: Request, caller: PooledCaller, settings: Settings, pool: Pool, app_queue: Queue
+    request: Request,
+    caller: PooledCaller,
+    settings: Settings,
+    pool: Pool,
+    app_queue: Queue,
+    artifacts: Artifacts,
 ) -> JSONResponse:
     """A job for a corpus by URL (JSON: url, options) or uploaded (multipart: file, options)."""
 
@@ -140,7 +144,9 @@ async def create_job(
 
     left = await run_in_threadpool(connected, check_jobs_quota, caller)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        job_id = await _create_uploaded(request, caller, settings, left, connected, app_queue)
+        job_id = await _create_uploaded(
+            request, caller, settings, left, connected, app_queue, artifacts
+        )
     else:
         body = await capped_body(request, settings.jobs_max_json_bytes)
         try:
@@ -155,11 +161,11 @@ async def create_job(
     return JSONResponse(created.model_dump(mode="json"), status_code=202)
 
 
-async def _create_uploaded(request, caller, settings, left, connected, app_queue) -> int:
+async def _create_uploaded(request, caller, settings, left, connected, app_queue, artifacts):
     limit = min(settings.jobs_max_upload_bytes, left)
     why = "the upload limit" if limit == settings.jobs_max_upload_bytes else "this token's quota"
     try:
-        upload = await receive(request, settings.jobs_dir / "uploads-tmp", limit, why)
+        upload = await receive(request, artifacts, limit, why)
     except UploadError as error:
         raise field_error(error.status, ("body", error.field), error.message) from None
     try:
@@ -169,17 +175,16 @@ async def _create_uploaded(request, caller, settings, left, connected, app_queue
             raise invalid(error, "body", "options") from None
         corpus = UPLOAD_PREFIX + upload.name
         return await run_in_threadpool(
-            connected, _create_and_defer, app_queue, caller, corpus, options, upload,
-            settings.jobs_dir,
+            connected, _create_and_defer, app_queue, caller, corpus, options, upload, artifacts,
         )  # fmt: skip
-    finally:
-        upload.path.unlink(missing_ok=True)  # moved into the job's folder unless it failed
+    finally:  # moved into the job's folder unless it failed
+        await run_in_threadpool(artifacts.remove, upload.key)
 
 
 def _create_and_defer(
     conn, app_queue, caller: Caller, corpus: str, options: JobOptions, upload, artifacts
 ) -> int:
-    """Record the job, put an upload in its folder (<artifacts>/<id>/upload/NAME), queue it.
+    """Record the job, put an upload in its folder (<store>/<id>/upload/NAME), queue it.
 
     The quota is checked again here, under a lock on the owner held until the row is written:
     two requests at once cannot both take the last free slot (the check before the upload only
@@ -194,9 +199,7 @@ def _create_and_defer(
         job = queue.create(conn, corpus, options.given(), caller.name, size)
     try:
         if upload is not None:
-            folder = artifacts / str(job.id) / "upload"
-            folder.mkdir(parents=True, exist_ok=True)
-            upload.path.rename(folder / upload.name)
+            artifacts.move(upload.key, f"{job.id}/upload/{upload.name}")
         queue.defer(app_queue, conn, job.id)
     except Exception:
         store.set_state(conn, job.id, State.failed, error="could not queue the job")
@@ -238,21 +241,21 @@ def cancel_job(job_id: int, request: Request, conn: Conn, caller: CurrentCaller)
 
 
 @router.delete("/jobs/{job_id}", status_code=204, responses={404: {}})
-def delete_job(job_id: int, conn: Conn, caller: CurrentCaller, settings: Settings) -> Response:
+def delete_job(job_id: int, conn: Conn, caller: CurrentCaller, artifacts: Artifacts) -> Response:
     """Cancel the job if it has not finished, remove its files and forget it (404 from then on).
     A worker still running it stops at its next progress report and removes whatever it wrote
     meanwhile (queue.run_job). Its bytes no longer count against the quota."""
     own_job(conn, caller, job_id)
     store.mark_deleted(conn, job_id)
-    shutil.rmtree(settings.jobs_dir / str(job_id), ignore_errors=True)
+    artifacts.remove_job(job_id)
     return Response(status_code=204)
 
 
-def finished_dir(conn, caller: Caller, job_id: int, settings) -> Path:
+def check_succeeded(conn, caller: Caller, job_id: int) -> None:
+    """404 for another's job, 409 for one without vectors (yet)."""
     job = own_job(conn, caller, job_id)
     if job.state is not State.succeeded:
         raise HTTPException(409, detail=f"job {job_id} is {job.state.value}, not succeeded")
-    return settings.jobs_dir / str(job_id)
 
 
 @router.get(
@@ -264,18 +267,19 @@ def vectors(
     job_id: int,
     conn: Conn,
     caller: CurrentCaller,
-    settings: Settings,
+    artifacts: Artifacts,
     cache: Vectors,
     format: Literal["txt", "bin"] = "txt",
-) -> FileResponse:
+) -> Response:
     """The vectors in word2vec's text or binary format (gensim's
-    `KeyedVectors.load_word2vec_format(path, binary=...)` reads either), streamed from disk."""
-    folder = finished_dir(conn, caller, job_id, settings)
+    `KeyedVectors.load_word2vec_format(path, binary=...)` reads either), streamed from the
+    artifact store."""
+    check_succeeded(conn, caller, job_id)
     if format == "txt":
-        return FileResponse(folder / TEXT, media_type="text/plain; charset=utf-8",
-                            filename=f"job-{job_id}-vectors.txt")  # fmt: skip
-    return FileResponse(cache.binary(folder), media_type="application/octet-stream",
-                        filename=f"job-{job_id}-vectors.bin")  # fmt: skip
+        return file_response(artifacts, f"{job_id}/{TEXT}", "text/plain; charset=utf-8",
+                             f"job-{job_id}-vectors.txt")  # fmt: skip
+    return file_response(artifacts, cache.binary(artifacts, job_id), "application/octet-stream",
+                         f"job-{job_id}-vectors.bin")  # fmt: skip
 
 
 @router.get("/jobs/{job_id}/similar", response_model=SimilarOut, responses={404: {}, 409: {}})
@@ -283,13 +287,14 @@ def similar(
     job_id: int,
     conn: Conn,
     caller: CurrentCaller,
-    settings: Settings,
+    artifacts: Artifacts,
     cache: Vectors,
     word: Annotated[str, Query(min_length=1, max_length=200)],
     topn: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SimilarOut:
     """The topn words nearest to `word` by cosine similarity."""
-    vectors = cache.get(finished_dir(conn, caller, job_id, settings) / TEXT)
+    check_succeeded(conn, caller, job_id)
+    vectors = cache.get(artifacts, f"{job_id}/{TEXT}")
     if word not in vectors:
         raise field_error(404, ("query", "word"), f"{word!r} is not in the job's vocabulary")
     hits = vectors.most_similar(word, topn=topn)
@@ -297,14 +302,14 @@ def similar(
 
 
 @router.get("/jobs/{job_id}/evaluation", responses={404: {}, 409: {}})
-def evaluation(job_id: int, conn: Conn, caller: CurrentCaller, settings: Settings) -> Any:
+def evaluation(job_id: int, conn: Conn, caller: CurrentCaller, artifacts: Artifacts) -> Any:
     """The results of the evaluation sets the job asked for (its evaluation.json)."""
     job = own_job(conn, caller, job_id)
     if not job.options.get("evaluation"):
         raise HTTPException(404, detail="no evaluation was requested for this job")
     if job.state not in FINAL:
         raise HTTPException(409, detail=f"job {job_id} is {job.state.value}: not evaluated yet")
-    path = settings.jobs_dir / str(job_id) / "evaluation.json"
-    if not path.is_file():
+    key = f"{job_id}/evaluation.json"
+    if not artifacts.exists(key):
         raise HTTPException(404, detail=f"job {job_id} {job.state.value} without an evaluation")
-    return json.loads(path.read_text())
+    return json.loads(artifacts.read_text(key))
