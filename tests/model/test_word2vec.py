@@ -465,3 +465,17 @@ def test_absurd_alpha_and_negative_warn_naming_the_option(planted_text, tmp_path
     assert result.exit_code == 0, result.output
     assert result.stderr.count("Warning: --negative 60") == 1
     assert (tmp_path / "b" / "vectors.npz").exists()
+
+
+def test_on_checkpoint_sees_each_epochs_checkpoint_once_and_whole(tmp_path):
+    seen = []
+
+    def copy_out(path):
+        weights, state = load_checkpoint(path.parent)
+        seen.append((path.name, state["epochs_done"], weights["syn0"].copy()))
+
+    vectors = train(planted_corpus(200), vector_size=8, epochs=3, threads=1,
+                    checkpoint_dir=tmp_path, on_checkpoint=copy_out)  # fmt: skip
+    assert [(name, epoch) for name, epoch, _ in seen] == [("checkpoint.npz", e) for e in (1, 2, 3)]
+    assert np.array_equal(seen[-1][2], vectors.vectors)  # the last one is the result
+    assert not np.array_equal(seen[0][2], seen[-1][2])
