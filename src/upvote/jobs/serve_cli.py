@@ -101,6 +101,7 @@ def serve(
     from upvote.settings import get_settings
 
     try:
+        from upvote.jobs.artifacts import open_store
         from upvote.jobs.options import JobsError
         from upvote.jobs.queue import apply_schemas, make_app
 
@@ -112,6 +113,7 @@ def serve(
     dsn, embedded = settings.jobs_database_url, None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        open_store(settings)  # a bad UPVOTE_JOBS_ARTIFACTS_URL: one line here, not in uvicorn
         if not dsn:
             embedded = EmbeddedPostgres.at(settings.jobs_postgres_dir)
             dsn = embedded.start(settings.jobs_postgres_port).dsn
