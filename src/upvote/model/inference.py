@@ -106,7 +106,7 @@ class NumpyRegressor:
         for weight, bias in self.layers:
             h = act(h @ weight + bias)
         out = h @ self.head[0] + self.head[1]
-        if self.wide is not None:
+        if self.wide is not None and len(self.field_offsets):  # no fields (the default): 0
             out += self.wide[x.fields + self.field_offsets].sum(1)
         if self.wide_dense is not None:
             out += dense @ self.wide_dense
