@@ -3,13 +3,16 @@
 import json
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from upvote.serve.app import create_app
 from upvote.serve.config import ServeSettings
 from upvote.serve.predlog import FLUSH_SECONDS
+from upvote.serve.schemas import EARLIEST, HowManyUpvotesIn, latest_allowed
 
 STORY = {"author": "pg", "title": "Show HN: A tiny word2vec in PyTorch", "timestamp": 1700000000}
 
@@ -259,3 +262,21 @@ def test_how_many_upvotes_documents_its_body_and_rejects_malformed_json(client):
             "/how_many_upvotes", content=raw, headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 422 and response.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_timestamps_up_to_one_year_ahead_are_accepted_every_time():
+    """The bound is read from the clock only for a timestamp past the last bound computed:
+    in any order, a time within a year is valid and one past it is not."""
+    now = datetime.now(UTC)
+    within, past = now + timedelta(days=360), now + timedelta(days=370)
+    for timestamp in (within, past, within, past, now, EARLIEST - timedelta(seconds=1)):
+        valid = EARLIEST <= timestamp <= latest_allowed()
+        try:
+            HowManyUpvotesIn.model_validate({"title": "t", "timestamp": timestamp.isoformat()})
+        except ValidationError as error:
+            assert not valid and error.errors()[0]["loc"] == ("timestamp",)
+        else:
+            assert valid
+    leap_day = datetime(2028, 2, 29, 9, tzinfo=UTC)  # was a ValueError: every timestamp a 422
+    assert latest_allowed(leap_day) == datetime(2029, 2, 28, 9, tzinfo=UTC)
+    assert latest_allowed(datetime(2027, 3, 1, tzinfo=UTC)) == datetime(2028, 3, 1, tzinfo=UTC)

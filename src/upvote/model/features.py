@@ -33,6 +33,7 @@ from upvote.model.metadata import (
     author_key,
     domain_key,
     era,
+    era_of,
     hour_of_week,
     missing,
     text,
@@ -221,13 +222,16 @@ class Featurizer:
             for row, record in zip(rows, self._history(stories, urls, history), strict=True):
                 row += record
         times = None
-        if self.config.time or self.config.era:
+        if self.config.era and not self.config.time and not isinstance(stories, pd.DataFrame):
+            for row, story in zip(rows, stories, strict=True):  # the service: no arrays needed
+                row.append(era_of(story.get("time")))
+        elif self.config.time or self.config.era:
             times = _column(stories, "time")
             times = np.full(n, NAT) if times is None else utc_times(times)
         if self.config.time:
             for row, unknown in zip(rows, np.isnat(times).tolist(), strict=True):
                 row.append(float(unknown))
-        if self.config.era:
+        if self.config.era and times is not None:
             for row, years in zip(rows, era(times).tolist(), strict=True):
                 row.append(years)
         if self.config.text_score and self.config.title:

@@ -91,7 +91,7 @@ class NumpyRegressor:
         gathered vectors: fewer numpy calls than a sum over the pieces and a division."""
         known = tokens >= 0
         count = known.sum(1, dtype=np.float32)[:, None]
-        weights = (known / np.maximum(count, 1)).astype(np.float32)
+        weights = (known / np.maximum(count, 1)).astype(np.float32, copy=False)  # float32 already
         mean = np.matmul(weights[:, None, :], self.embed[tokens])[:, 0]
         return np.where(count > 0, mean, self.empty)
 
@@ -106,7 +106,7 @@ class NumpyRegressor:
         for weight, bias in self.layers:
             h = act(h @ weight + bias)
         out = h @ self.head[0] + self.head[1]
-        if self.wide is not None:
+        if self.wide is not None and len(self.field_offsets):  # no fields (the default): 0
             out += self.wide[x.fields + self.field_offsets].sum(1)
         if self.wide_dense is not None:
             out += dense @ self.wide_dense

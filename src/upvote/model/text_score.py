@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,9 @@ class TextScore:
             words = pattern.findall(title.lower())
             grams = words + [f"{a} {b}" for a, b in pairwise(words)]
             if len(set(grams)) == len(grams):  # every term once (most titles): tf = 1
-                found = [terms[g] for g in grams if g in terms]
-                dot = sum(f[0] for f in found)
-                norm = sum(f[1] for f in found)
+                found = [f for f in map(terms.get, grams) if f is not None]
+                dot = sum(map(itemgetter(0), found))  # the same sums as over generators, faster
+                norm = sum(map(itemgetter(1), found))
             else:  # sublinear tf: (1 + log tf) scales both the weight and its square
                 dot = norm = 0.0
                 for gram, count in Counter(g for g in grams if g in terms).items():

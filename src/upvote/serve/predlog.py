@@ -79,7 +79,7 @@ class PredictionLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self._files: dict[str, BinaryIO] = {}
-        self._version_json: dict[str, str] = {}
+        self._version_json: dict[str, bytes] = {}
         self._sizes: dict[str, int] = {}  # bytes in each open file, buffered ones included
         self._lock = threading.Lock()  # /predict appends from FastAPI's worker threads
         self._pending: dict[str, int] = {}  # records buffered per version, not yet on disk
@@ -104,23 +104,29 @@ class PredictionLog:
         """Buffer one record. ``inputs`` is the validated request body (or a plain dict);
         ``interval`` the predicted score's p10 and p90 (`upvote monitor` checks their coverage).
 
-        The line is assembled from pre-serialized parts (pydantic's Rust ``model_dump_json`` for
-        the input, a cached JSON string per version) rather than ``json.dumps`` of a nested dict:
-        it runs on every prediction, and this way costs about half as much.
+        The line is assembled as bytes from pre-serialized parts (pydantic's Rust serializer for
+        the input, straight to bytes; a cached JSON string per version) rather than ``json.dumps``
+        of a nested dict, and never decoded and encoded again: it runs on every prediction.
         """
         if isinstance(inputs, BaseModel):
-            inputs_json = inputs.model_dump_json()
+            inputs_json = inputs.__pydantic_serializer__.to_json(inputs)  # model_dump_json's bytes
         else:
-            inputs_json = json.dumps(inputs, default=str)
+            inputs_json = json.dumps(inputs, default=str).encode()
         version_json = self._version_json.get(version) or self._version_json.setdefault(
-            version, json.dumps(version)
+            version, json.dumps(version).encode()
         )
-        extra = f', "Interval": [{interval[0]!r}, {interval[1]!r}]' if interval else ""
+        extra = b', "Interval": [%r, %r]' % interval if interval else b""
         line = (
-            f'{{"Timestamp": "{datetime.now(UTC).isoformat()}", "Version": {version_json}, '
-            f'"Input": {inputs_json}, "Prediction": {float(prediction)!r}{extra}, '
-            f'"Latency": {round(latency_ms, 3)}}}\n'
-        ).encode()
+            b'{"Timestamp": "%s", "Version": %s, "Input": %s, "Prediction": %r%s, "Latency": %r}\n'
+            % (
+                datetime.now(UTC).isoformat().encode(),
+                version_json,
+                inputs_json,
+                float(prediction),
+                extra,
+                round(latency_ms, 3),
+            )
+        )
         with self._lock:
             if self.failing and time.monotonic() < self._retry_at:
                 self.dropped += 1

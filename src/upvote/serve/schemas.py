@@ -10,13 +10,28 @@ EARLIEST = datetime(2006, 10, 1, tzinfo=UTC)
 MAX_TITLE_CHARS = 300  # also ServeSettings.max_title_chars' default; the schema is the hard cap
 
 
+def latest_allowed(now: datetime | None = None) -> datetime:
+    """One year from ``now`` (from a 29 February: 28 February of the next year)."""
+    now = now or datetime.now(UTC)
+    return now.replace(year=now.year + 1, day=min(now.day, 28) if now.month == 2 else now.day)
+
+
+# A bound computed earlier: never later than ``latest_allowed()`` now (time only moves on), so
+# a timestamp within it is valid without reading the clock; one past it is checked afresh (the
+# first one too: EARLIEST, not a clock read at import).
+_latest_known = [EARLIEST]
+
+
 def _check_timestamp(value: datetime | None) -> datetime | None:
+    """Every request with a timestamp runs this: the common case reads no clock."""
     if value is None:
         return None
     if value.tzinfo is None:  # naive times are taken as UTC, like HN's own API
         value = value.replace(tzinfo=UTC)
-    now = datetime.now(UTC)
-    if not EARLIEST <= value <= now.replace(year=now.year + 1):
+    if EARLIEST <= value <= _latest_known[0]:
+        return value
+    _latest_known[0] = latest_allowed()
+    if not EARLIEST <= value <= _latest_known[0]:
         raise ValueError("timestamp must lie between 2006-10-01 and one year from now")
     return value
 
