@@ -169,15 +169,13 @@ def test_serve_runs_postgres_workers_and_the_api_and_stops_them_all(data_dir):
 
 
 def test_serve_without_postgresql_binaries_fails_in_one_line(tmp_path, monkeypatch):
-    import importlib.util
-
     from typer.testing import CliRunner
 
     from upvote.jobs import embedded
     from upvote.jobs.cli import app
     from upvote.settings import get_settings
 
-    if importlib.util.find_spec("pgserver") is not None:
+    if embedded.wheel_bin_dir() is not None:  # (tests/data/pgserver.py is no wheel)
         pytest.skip("the pgserver wheel provides binaries here")
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("UPVOTE_DATA_DIR", str(tmp_path))

@@ -44,12 +44,21 @@ def find_bin_dir() -> Path | None:
         SYSTEM_VERSIONS.glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
-    spec = importlib.util.find_spec("pgserver")
-    wheel = [Path(spec.origin).parent / "pginstall" / "bin"] if spec and spec.origin else []
-    for directory in [*reversed(versions), *wheel]:
+    wheel = wheel_bin_dir()
+    for directory in [*reversed(versions), *([wheel] if wheel else [])]:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory
     return None
+
+
+def wheel_bin_dir() -> Path | None:
+    """The binaries folder of the installed pgserver wheel (found without importing it), or
+    None: no such package, or a module of that name that is not the wheel."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        return None
+    directory = Path(spec.origin).parent / "pginstall" / "bin"
+    return directory if (directory / "initdb").exists() else None
 
 
 def _free_port() -> int:
