@@ -1,5 +1,5 @@
-"""The artifact store as an fsspec URL (UPVOTE_JOBS_ARTIFACTS_URL, jobs/artifacts.py): a real
-uvicorn API and real `upvote jobs worker` processes on a real PostgreSQL, each with its OWN data
+"""The artifact store as an fsspec URL (UPVOTE_JOBS_ARTIFACTS_URL, jobs/artifacts.py): real
+`upvote jobs api` and `upvote jobs worker` processes on a real PostgreSQL, each with its OWN data
 folder, sharing nothing but the database and a file:// store outside all of them. An uploaded
 corpus and one by URL train; vectors (text and binary), /similar and evaluation.json are served
 from the store; DELETE empties the job's prefix; a worker SIGKILLed mid-training has its job
@@ -82,8 +82,7 @@ class Service:
         self.processes: list[subprocess.Popen] = []
         self.url = f"http://127.0.0.1:{free_port()}"
         self.api_data = root / "api-data"
-        self.start("api", "-m", "uvicorn", "--factory", "upvote.jobs.api.app:create_app",
-                   "--port", self.url.rsplit(":", 1)[1], "--log-level", "warning")  # fmt: skip
+        self.start("api", "-m", "upvote", "jobs", "api", "--port", self.url.rsplit(":", 1)[1])
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -238,12 +237,13 @@ def test_a_killed_workers_job_resumes_from_the_store_on_another_machine(service,
     assert response.content.split(b"\n", 1)[0] == b"520 64"
 
 
-def test_a_store_url_of_an_unknown_protocol_is_a_one_line_error(dsn, tmp_path):
+@pytest.mark.parametrize("command", [["worker"], ["api", "--port", "1"]])
+def test_a_store_url_of_an_unknown_protocol_is_a_one_line_error(dsn, tmp_path, command):
     env = os.environ | {
         "UPVOTE_JOBS_DATABASE_URL": dsn, "UPVOTE_DATA_DIR": str(tmp_path), "PYTHONPATH": str(SRC),
         "UPVOTE_JOBS_ARTIFACTS_URL": "nosuchfs://user:hunter2@bucket/jobs",
     }  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "upvote", "jobs", "worker"], env=env,
+    done = subprocess.run([sys.executable, "-m", "upvote", "jobs", *command], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
     assert "UPVOTE_JOBS_ARTIFACTS_URL" in done.stderr and "nosuchfs" in done.stderr

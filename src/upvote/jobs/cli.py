@@ -17,12 +17,13 @@ import typer
 
 from upvote.console import fail
 from upvote.jobs import token_cli
-from upvote.jobs.serve_cli import serve
+from upvote.jobs.serve_cli import api, serve
 from upvote.redact import redact
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(token_cli.app, name="token", help="API tokens: create, list, revoke.")
 app.command()(serve)
+app.command()(api)
 
 DATABASE = typer.Option(
     None, "--database", help="PostgreSQL URL of the queue (default: UPVOTE_JOBS_DATABASE_URL)."

@@ -4,7 +4,8 @@ Without UPVOTE_JOBS_DATABASE_URL it starts a private PostgreSQL (embedded.py) an
 (0600) where the other `upvote jobs` commands find it; it applies the schemas, runs N
 `upvote jobs worker` processes (restarting one that dies) and the HTTP API with uvicorn. Ctrl+C or
 SIGTERM stops the API, then the workers, then the PostgreSQL it started. On many machines run
-the pieces separately instead (docs/embeddings-service.md).
+the pieces separately instead (docs/embeddings-service.md): `upvote jobs api` runs the HTTP API
+alone, after the checks that would otherwise end uvicorn with a traceback.
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ def _save_url(dsn: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(dsn + "\n")
     path.chmod(0o600)
+
+
+def require_extra(api: bool) -> None:
+    """One line, not an ImportError, when the `jobs` extra (Procrastinate, python-multipart for
+    the API's uploads) is not installed."""
+    try:
+        importlib.import_module("upvote.jobs.queue")
+        if api:
+            importlib.import_module(API_FACTORY.split(":")[0])
+    except ImportError as error:
+        fail(f"upvote jobs needs its extra: pip install 'upvote[jobs]' ({error})")
 
 
 class Workers:
@@ -100,15 +112,11 @@ def serve(
     from upvote.jobs.embedded import EmbeddedError, EmbeddedPostgres
     from upvote.settings import get_settings
 
-    try:
-        from upvote.jobs.artifacts import open_store
-        from upvote.jobs.options import JobsError
-        from upvote.jobs.queue import apply_schemas, make_app
+    require_extra(api)
+    from upvote.jobs.artifacts import open_store
+    from upvote.jobs.options import JobsError
+    from upvote.jobs.queue import apply_schemas, make_app
 
-        if api:
-            importlib.import_module(API_FACTORY.split(":")[0])
-    except ImportError as error:  # procrastinate, python-multipart
-        fail(f"upvote jobs needs its extra: pip install 'upvote[jobs]' ({error})")
     settings = get_settings()
     dsn, embedded = settings.jobs_database_url, None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -150,3 +158,27 @@ def serve(
             embedded.stop()
         signal.signal(signal.SIGTERM, previous)
     typer.echo("jobs service stopped")
+
+
+def api(
+    host: str = typer.Option("127.0.0.1", help="Address of the HTTP API (0.0.0.0 in a container)."),
+    port: int = typer.Option(8001, min=1, max=65535, help="Port of the HTTP API."),
+) -> None:
+    """Run only the HTTP API, on the job database of UPVOTE_JOBS_DATABASE_URL (compose, many
+    machines). A missing extra, database URL or a bad UPVOTE_JOBS_ARTIFACTS_URL is one line."""
+    from upvote.settings import get_settings
+
+    require_extra(api=True)
+    from upvote.jobs.artifacts import open_store
+    from upvote.jobs.options import JobsError, database_url
+
+    settings = get_settings()
+    try:
+        dsn = database_url(settings.jobs_database_url)
+        open_store(settings)
+    except JobsError as error:
+        fail(str(error))
+    import uvicorn
+
+    os.environ["UPVOTE_JOBS_DATABASE_URL"] = dsn  # the factory reads it (maybe from the file)
+    uvicorn.run(API_FACTORY, factory=True, host=host, port=port)
