@@ -236,6 +236,16 @@ def test_a_killed_workers_job_resumes_from_the_store_on_another_machine(service,
     assert response.status_code == 200
     assert response.content.split(b"\n", 1)[0] == b"520 64"
 
+    # the killed worker's scratch folder stayed behind; a worker started later on its data
+    # folder finds the job over and removes it
+    leftover = service.root / "doomed-data" / "jobs" / str(job_id)
+    assert (leftover / "checkpoint.npz").is_file()
+    service.worker("doomed")
+    deadline = time.monotonic() + 60
+    while leftover.exists():
+        assert time.monotonic() < deadline, service.logs()
+        time.sleep(0.2)
+
 
 @pytest.mark.parametrize("command", [["worker"], ["api", "--port", "1"]])
 def test_a_store_url_of_an_unknown_protocol_is_a_one_line_error(dsn, tmp_path, command):
@@ -248,3 +258,21 @@ def test_a_store_url_of_an_unknown_protocol_is_a_one_line_error(dsn, tmp_path, c
     assert done.returncode == 1
     assert "UPVOTE_JOBS_ARTIFACTS_URL" in done.stderr and "nosuchfs" in done.stderr
     assert done.stderr.count("\n") == 1 and "hunter2" not in done.stderr, done.stderr
+
+
+def test_an_attempt_ignores_a_stale_scratch_folder(service, dsn):
+    """A scratch folder left by an earlier attempt on this machine is not trusted: the store
+    is. Here it holds a checkpoint that is garbage; the job trains from the store's state."""
+    client = client_of(service, dsn, "ida")
+    created = client.post(JOBS, files={"file": ("c.txt", corpus_bytes(60_000, 8))},
+                          data={"options": '{"dim": 16, "epochs": 2}'})  # fmt: skip
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    stale = service.root / "late-data" / "jobs" / str(job_id)
+    stale.mkdir(parents=True)
+    (stale / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    service.worker("late")
+    job = wait(client, service, [job_id], lambda j: j["state"] in FINISHED)[0]
+    assert job["state"] == "succeeded", (job, service.logs())
+    assert job["progress"]["resumed_from_epoch"] == 0
+    assert not stale.exists()

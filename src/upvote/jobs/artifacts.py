@@ -62,6 +62,18 @@ class FsspecStore:
         """The local folder a worker trains the job in."""
         return self.scratch_root / str(job_id)
 
+    def begin(self, job_id: int) -> None:
+        """An attempt starts: from the store alone. A scratch folder left here by an earlier
+        attempt (a killed worker) may hold an older checkpoint than the store's, pushed since by
+        an attempt elsewhere."""
+        shutil.rmtree(self.scratch(job_id), ignore_errors=True)
+
+    def scratch_jobs(self) -> list[int]:
+        """The jobs with a scratch folder here: attempts running, or killed (their folder stays)."""
+        if not self.scratch_root.is_dir():
+            return []
+        return [int(p.name) for p in self.scratch_root.iterdir() if p.name.isdigit()]
+
     def pull(self, job_id: int, name: str) -> bool:
         """Copy <store>/<id>/name to the scratch folder unless it is there already; whether the
         scratch folder has it now."""
@@ -158,6 +170,12 @@ class LocalStore(FsspecStore):
         from fsspec.implementations.local import LocalFileSystem
 
         self.fs, self.root, self.scratch_root = LocalFileSystem(), str(folder), folder
+
+    def begin(self, job_id: int) -> None:
+        """The folder is the store: what an earlier attempt left is the job's newest state."""
+
+    def scratch_jobs(self) -> list[int]:
+        return []  # the folders are the store, not scratch
 
     def pull(self, job_id: int, name: str) -> bool:
         return (self.scratch(job_id) / name).exists()

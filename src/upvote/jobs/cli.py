@@ -85,13 +85,18 @@ def worker(
     ),
 ) -> None:
     """Train queued jobs until stopped (Ctrl+C / SIGTERM); re-queue the jobs of dead workers."""
-    from upvote.jobs.queue import work
+    from upvote.jobs.artifacts import open_store
+    from upvote.jobs.queue import sweep_scratch, work
+    from upvote.settings import get_settings
 
     if stalled_after <= heartbeat:
         fail("--stalled-after must be longer than --heartbeat (live workers would look dead)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     queue_app, dsn = _setup(database, threads)
     with _errors(dsn):
+        removed = sweep_scratch(dsn, open_store(get_settings()))
+        if removed:
+            logging.getLogger(__name__).info("scratch folders of ended jobs removed: %s", removed)
         asyncio.run(work(queue_app, concurrency, heartbeat, stalled_after))
 
 

@@ -158,6 +158,20 @@ async def work(
             reaper.cancel()
 
 
+def sweep_scratch(dsn: str, artifacts: ArtifactStore) -> list[int]:
+    """Remove this machine's scratch folders of jobs that are over (the ids removed). A worker
+    killed mid-attempt leaves its folder, and the job may have finished elsewhere since; the
+    folder of a job still queued or running stays (its next attempt here starts afresh)."""
+    removed = []
+    with store.connect(dsn) as conn:
+        for job_id in artifacts.scratch_jobs():
+            job = store.get_job(conn, job_id)
+            if job is None or job.deleted is not None or job.state in store.FINAL:
+                artifacts.finish(job_id)
+                removed.append(job_id)
+    return removed
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -239,6 +253,7 @@ def run_job(
         if job is None:
             return None  # cancelled while queued, or finished by an earlier attempt
         log.info("job %s attempt %s started by %s", job_id, job.attempts, worker_name())
+        artifacts.begin(job_id)
         out = artifacts.scratch(job_id)
         try:
             params, tokenizer = job_params(job.options)
