@@ -1,9 +1,12 @@
 """Fixtures of the service tests: one real, small model trained once per session."""
 
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,6 +78,18 @@ def start_server(trained_dir):
 def live_server(start_server, tmp_path):
     """A real `upvote serve` (uvicorn) on 127.0.0.1 and a free port; its base URL."""
     return start_server(tmp_path)[1]
+
+
+@pytest.fixture
+def corpus_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/site."""
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
 
 
 # --- containers (buildah/podman); these tests are marked `containers` -------------------------

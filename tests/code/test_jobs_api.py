@@ -7,8 +7,6 @@ and a URL to a private address fails with the fetcher's refusal."""
 from __future__ import annotations
 
 import concurrent.futures
-import functools
-import http.server
 import os
 import random
 import signal
@@ -283,18 +281,6 @@ def test_quotas_429_and_413(api, db):
     assert api.post(JOBS, files={"file": ("c.txt", b"a" * 10)}, headers=full).status_code == 202
     response = api.post(JOBS, json={"url": "http://example.com/c"}, headers=full)
     assert response.status_code == 429 and "bytes" in response.json()["detail"]
-
-
-@pytest.fixture
-def corpus_server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/site."""
-    site = tmp_path / "site"
-    site.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -5,15 +5,12 @@ another worker, resumed from the last epoch checkpoint."""
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -214,20 +211,6 @@ def test_cancel_stops_a_running_job(workers, tmp_path):
     assert job.progress["fraction"] < 0.5
     assert not (workers.data_dir / "jobs" / str(job_id) / "vectors.txt").exists()
     assert worker.poll() is None
-
-
-@pytest.fixture
-def corpus_server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/site (the only address any test here
-    fetches from; the workers reach it through the allow-list)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield site, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_corpora_by_url_are_fetched_extracted_and_hostile_ones_fail(workers, corpus_server):

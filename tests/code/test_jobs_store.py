@@ -8,15 +8,11 @@ reached from here: file:// goes through the same fsspec calls.)"""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,24 +30,9 @@ from upvote.serve.deploy import free_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from pgserver import PostgresServer, find_bin_dir  # noqa: E402
+from test_jobs_api import JOBS, SRC, corpus_bytes, word  # noqa: E402
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-JOBS = "/v1/embeddings/jobs"
 FINISHED = ("succeeded", "failed", "cancelled")
-
-
-def word(topic: int, index: int) -> str:
-    return f"t{chr(97 + topic)}w{chr(97 + index)}"
-
-
-def corpus_bytes(words: int, seed: int) -> bytes:
-    """Topic-structured text: each line draws 20 words from one of 20 topics of 26 words."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(words // 20):
-        topic = rng.randrange(20)
-        lines.append(" ".join(word(topic, rng.randrange(26)) for _ in range(20)))
-    return ("\n".join(lines) + "\n").encode()
 
 
 @pytest.fixture(scope="module")
@@ -125,18 +106,6 @@ def service(dsn, tmp_path):
     running = Service(dsn, tmp_path)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def corpus_server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/site."""
-    site = tmp_path / "site"
-    site.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def client_of(service: Service, dsn: str, name: str) -> httpx.Client:
