@@ -285,16 +285,14 @@ def test_quotas_429_and_413(api, db):
 
 @pytest.fixture
 def service(db, tmp_path):
-    """A real uvicorn serving create_app and one `upvote jobs worker`; (base URL, processes)."""
+    """A real `upvote jobs api` (uvicorn) and one `upvote jobs worker`; (base URL, log folder)."""
     dsn, data_dir = db
     port = free_port()
     env = env_of(dsn, data_dir, UPVOTE_JOBS_ALLOW_HOSTS="127.0.0.1")
     logs = [open(tmp_path / name, "w") for name in ("api.log", "worker.log")]  # noqa: SIM115
     processes = [
-        subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory",
-                          "upvote.jobs.api.app:create_app", "--port", str(port),
-                          "--log-level", "warning"], env=env, stdout=logs[0],
-                         stderr=subprocess.STDOUT),
+        subprocess.Popen([sys.executable, "-m", "upvote", "jobs", "api", "--port", str(port)],
+                         env=env, stdout=logs[0], stderr=subprocess.STDOUT),
         subprocess.Popen([sys.executable, "-m", "upvote", "jobs", "worker", "--heartbeat", "0.5",
                           "--stalled-after", "5"], env=env, stdout=logs[1],
                          stderr=subprocess.STDOUT),
@@ -393,3 +391,23 @@ def test_end_to_end_url_and_upload_train_and_serve_vectors(service, corpus_serve
     with connect(db[0]) as conn:
         row = conn.execute("SELECT * FROM upvote_jobs WHERE id = %s", (long_id,)).fetchone()
     assert row["state"] == "cancelled" and row["progress"]["fraction"] < 0.5
+
+
+def test_a_download_over_the_tokens_byte_quota_fails_its_job_naming_the_quota(
+    service, corpus_server, db
+):
+    url, logs = service
+    site, site_url = corpus_server
+    (site / "corpus.txt").write_bytes(corpus_bytes(40_000, seed=9))  # ~240 KB
+    client = httpx.Client(base_url=url, headers=new_token(db[0], "olga", max_bytes=100_000))
+    created = client.post(JOBS, json={"url": f"{site_url}/corpus.txt"})
+    assert created.status_code == 202, created.text
+    deadline = time.monotonic() + 60
+    while (job := client.get(f"{JOBS}/{created.json()['id']}").json())["state"] not in (
+        "succeeded",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, (job, (logs / "worker.log").read_text())
+        time.sleep(0.2)
+    assert job["state"] == "failed"
+    assert "100000 bytes left of the byte quota of token 'olga'" in job["error"], job

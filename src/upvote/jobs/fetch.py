@@ -53,6 +53,11 @@ class FetchError(ValueError):
     """A corpus that cannot be fetched or used; the message is one line naming the reason."""
 
 
+class TooLarge(FetchError):
+    """The download went over ``FetchLimits.max_download_bytes`` (a caller that lowered the
+    limit to a quota can say so)."""
+
+
 @dataclass(frozen=True)
 class FetchLimits:
     """The one home of the limits of fetching and extracting a corpus (sizes in bytes, times in
@@ -263,14 +268,14 @@ def _save(response: http.client.HTTPResponse, dest: Path, limits: FetchLimits, d
     too_large = f"download larger than the {format_bytes(limits.max_download_bytes)} limit"
     length = response.getheader("Content-Length")
     if length and length.strip().isdigit() and int(length) > limits.max_download_bytes:
-        raise FetchError(too_large)
+        raise TooLarge(too_large)
     total = 0
     try:
         with open(dest, "wb") as out:
             while chunk := response.read(CHUNK_BYTES):
                 total += len(chunk)
                 if total > limits.max_download_bytes:
-                    raise FetchError(too_large)
+                    raise TooLarge(too_large)
                 if time.monotonic() > deadline:
                     raise FetchError(f"download took longer than {limits.max_seconds:g} s")
                 out.write(chunk)

@@ -13,7 +13,7 @@ from upvote.embeddings.params import Word2VecParams
 from upvote.jobs import store, tokens
 from upvote.jobs.artifacts import ArtifactStore
 from upvote.jobs.extract import extract
-from upvote.jobs.fetch import FetchError, FetchLimits, fetch
+from upvote.jobs.fetch import FetchError, FetchLimits, TooLarge, fetch
 from upvote.jobs.options import UPLOAD_PREFIX, JobsError, is_url
 from upvote.jobs.store import State
 from upvote.settings import get_settings
@@ -54,8 +54,8 @@ def _fetch_within_quota(job: store.Job, dest: Path, limits: FetchLimits) -> Path
     """fetch, with a download over the owner's remaining quota named as such."""
     try:
         return fetch(job.corpus, dest, limits)
-    except FetchError as error:
-        if limits.max_download_bytes < FetchLimits.max_download_bytes and "larger" in str(error):
+    except TooLarge:
+        if limits.max_download_bytes < FetchLimits.max_download_bytes:
             raise FetchError(
                 f"download larger than the {limits.max_download_bytes} bytes left of the byte "
                 f"quota of token {job.owner!r}"
