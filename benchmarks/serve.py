@@ -5,14 +5,16 @@ minimal asyncio HTTP/1.1 keep-alive client (far cheaper per request than httpx, 
 not the bottleneck). Two phases, both against 127.0.0.1 only and bounded in time:
 
 Each phase also reports the server's CPU milliseconds per request (from /proc), a cost that
-does not depend on what else the machine is running, unlike the latencies.
+depends less on what else the machine is running than the latencies do.
 
-1. closed loop: N connections send back-to-back for D seconds, first on /ping, then on
-   /how_many_upvotes -> throughput, p50/p99, errors, and the ratio of the two throughputs;
+1. closed loop: N connections send back-to-back for D seconds on /ping and D seconds on
+   /how_many_upvotes, in alternating slices (``--slices``, 1 s each by default: this VM's speed
+   drifts by tens of percent within seconds, and measuring one endpoint after the other put
+   that drift into their ratio) -> throughput, p50/p99, errors, and the ratio of the two;
 2. open loop: a fixed rate (200 req/s) on /how_many_upvotes for D seconds; latency counts from
    the scheduled send time, so a stalled server cannot hide its queueing (no coordinated omission).
 
-    python benchmarks/serve.py --data-dir DIR [--duration 10] [--rate 200] [--rate-duration 60]
+    python benchmarks/serve.py --data-dir DIR [--duration 10] [--slices 10] [--rate 200]
 
 DIR must hold a trained model (``UPVOTE_DATA_DIR=DIR upvote train``).
 """
@@ -55,7 +57,8 @@ async def exchange(reader, writer, request: bytes) -> int:
     return int(lines[0].split()[1])
 
 
-async def closed_loop(port: int, request: bytes, connections: int, duration: float) -> dict:
+async def load_slice(port: int, request: bytes, connections: int, duration: float) -> tuple:
+    """N connections send back-to-back for ``duration`` s: (latencies, errors, seconds)."""
     latencies: list[float] = []
     errors = 0
 
@@ -76,7 +79,36 @@ async def closed_loop(port: int, request: bytes, connections: int, duration: flo
 
     start = time.perf_counter()
     await asyncio.gather(*(worker(start + duration) for _ in range(connections)))
-    return summarize(latencies, errors, time.perf_counter() - start)
+    return latencies, errors, time.perf_counter() - start
+
+
+async def closed_loop(port: int, request: bytes, connections: int, duration: float) -> dict:
+    return summarize(*await load_slice(port, request, connections, duration))
+
+
+async def interleaved(
+    port: int, pid: int, requests: dict[str, bytes], connections: int, duration: float,
+    slices: int,
+) -> dict[str, dict]:  # fmt: skip
+    """Closed loops on each request in turn, ``slices`` times, ``duration`` s per request in
+    all: the machine's speed drifts by tens of percent over seconds on a shared VM, and one
+    request measured after the other would carry that drift into their ratio. Per request: the
+    summary of all its slices and the server's CPU ms per answered request."""
+    raw = {name: ([], 0, 0.0, 0.0) for name in requests}
+    for _ in range(slices):
+        for name, request in requests.items():
+            before = cpu_seconds(pid)
+            latencies, errors, seconds = await load_slice(
+                port, request, connections, duration / slices
+            )
+            done, failed, spent, cpu = raw[name]
+            done.extend(latencies)
+            raw[name] = (done, failed + errors, spent + seconds, cpu + cpu_seconds(pid) - before)
+    results = {}
+    for name, (latencies, errors, seconds, cpu) in raw.items():
+        results[name] = summarize(latencies, errors, seconds)
+        results[name]["server_cpu_ms_per_request"] = round(1000 * cpu / max(len(latencies), 1), 3)
+    return results
 
 
 async def open_loop(port: int, request: bytes, rate: float, duration: float) -> dict:
@@ -165,8 +197,9 @@ async def run(args: argparse.Namespace, port: int, pid: int) -> dict:
     ping = request_bytes("GET", "/ping")
     predict = request_bytes("POST", "/how_many_upvotes", STORY)
     await closed_loop(port, predict, args.connections, 2)  # warm-up (JIT, caches, connections)
-    noop = await measured(pid, closed_loop(port, ping, args.connections, args.duration))
-    model = await measured(pid, closed_loop(port, predict, args.connections, args.duration))
+    both = {"noop": ping, "model": predict}
+    loops = await interleaved(port, pid, both, args.connections, args.duration, args.slices)
+    noop, model = loops["noop"], loops["model"]
     fixed = await measured(pid, open_loop(port, predict, args.rate, args.rate_duration))
     return {
         "noop_ping": noop,
@@ -205,6 +238,7 @@ def main() -> None:
     parser = data_dir_parser(__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per closed-loop run")
     parser.add_argument("--connections", type=int, default=8, help="closed-loop connections")
+    parser.add_argument("--slices", type=int, default=10, help="alternations of the closed loops")
     parser.add_argument("--rate", type=float, default=200, help="open-loop requests per second")
     parser.add_argument("--rate-duration", type=float, default=60, help="open-loop seconds")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
     python benchmarks/serve_ab.py --data-dir DIR --before e32cea4 [--rounds 3] [--duration 10]
 
-Each round runs serve.py's closed-loop phases (/ping, then /how_many_upvotes) on a fresh
+Each round runs serve.py's closed loops (/ping and /how_many_upvotes, interleaved) on a fresh
 `upvote serve` of the earlier commit (checked out in a temporary git worktree, imported through
 PYTHONPATH) and of this tree, on the same trained model. Prints per side the throughputs, the
 /how_many_upvotes / no-op ratio and the server's CPU ms per request, and the ratio of this tree's
@@ -19,17 +19,18 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve import STORY, against_server, closed_loop, data_dir_parser, measured, request_bytes
+from serve import STORY, against_server, closed_loop, data_dir_parser, interleaved, request_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def phases(port: int, pid: int, duration: float, connections: int) -> dict:
+async def phases(port: int, pid: int, duration: float, connections: int, slices: int) -> dict:
     ping = request_bytes("GET", "/ping")
     predict = request_bytes("POST", "/how_many_upvotes", STORY)
     await closed_loop(port, predict, connections, 2)  # warm-up
-    noop = await measured(pid, closed_loop(port, ping, connections, duration))
-    model = await measured(pid, closed_loop(port, predict, connections, duration))
+    both = {"noop": ping, "model": predict}
+    loops = await interleaved(port, pid, both, connections, duration, slices)
+    noop, model = loops["noop"], loops["model"]
     return {
         "noop_rps": noop["throughput_rps"],
         "model_rps": model["throughput_rps"],
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10, help="seconds per closed loop")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--slices", type=int, default=10, help="alternations of the two loops")
     args = parser.parse_args()
     rounds: dict[str, list[dict]] = {"before": [], "now": []}
     with tempfile.TemporaryDirectory(prefix="upvote-ab-") as tmp:
@@ -56,7 +58,7 @@ def main() -> None:
                     os.environ["PYTHONPATH"] = str(src)  # the server process imports this tree
 
                     def load(port, pid):
-                        return phases(port, pid, args.duration, args.connections)
+                        return phases(port, pid, args.duration, args.connections, args.slices)
 
                     result = against_server(args.data_dir, load)
                     rounds[side].append(result)

@@ -211,6 +211,7 @@ def test_reading_the_log_does_not_hold_the_lock_predictions_need(tmp_path):
     log = predlog_module.PredictionLog(tmp_path, max_bytes=2_000, backups=3)
     for i in range(100):
         log.append("v1", {"title": f"story {i}"}, float(i), 1.0)
+    log.flush()  # written (and rotated) under the lock; what follows only reads
     held_while_reading = []
     path = log.path
 

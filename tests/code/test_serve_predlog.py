@@ -26,6 +26,7 @@ def test_rotation_keeps_size_bounded_and_newest_records(tmp_path):
     log = PredictionLog(tmp_path, max_bytes=400, backups=2)
     for i in range(40):
         log.append("v1", {"title": f"story {i}"}, float(i), 1.0)
+    log.flush()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["predictions-v1.jsonl", "predictions-v1.jsonl.1", "predictions-v1.jsonl.2"]
     assert all((tmp_path / name).stat().st_size <= 400 for name in files)

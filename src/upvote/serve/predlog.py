@@ -5,11 +5,11 @@ restarts because they are only ever appended to, and are rotated by size: when
 ``predictions-<version>.jsonl`` would pass ``max_bytes`` it becomes ``.1`` (``.1`` becomes ``.2``,
 ...), keeping ``backups`` old files, the scheme of ``logging.handlers.RotatingFileHandler``.
 
-Records are buffered and written in blocks: by ``flush()`` (the service calls it every
-``FLUSH_SECONDS``), before ``tail()`` reads, on rotation and on ``close()``: a write per record
-was a large share of a cheap request's CPU (benchmarks/RESULTS.md, "Service"). The price: a
-process killed with SIGKILL loses at most the last ``FLUSH_SECONDS`` of records (a normal stop
-loses none).
+Records are queued, made into lines in bulk and written in blocks: by ``flush()`` (the service
+calls it every ``FLUSH_SECONDS``), before ``tail()`` reads, on rotation and on ``close()``: a
+write per record, and then formatting each record within its request, were a large share of a
+cheap request's CPU (benchmarks/RESULTS.md, "Service"). The price: a process killed with SIGKILL
+loses at most the last ``FLUSH_SECONDS`` of records (a normal stop loses none).
 
 The log is best effort: a prediction never fails because its record cannot be written. A write
 error (a full disk, a read-only volume) drops the records still buffered for that file and every
@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 BUFFER_BYTES = 1 << 16
+WRITE_BATCH = 256  # queued records that ``append`` writes at once
 RETRY_SECONDS = 5.0  # after a write error, records are dropped (and counted) this long
 TAIL_BLOCK = 1 << 16
 TAIL_MAX_BYTES = 4 << 20  # at most this much of the files is read per tail() call
@@ -82,6 +84,7 @@ class PredictionLog:
         self._version_json: dict[str, bytes] = {}
         self._sizes: dict[str, int] = {}  # bytes in each open file, buffered ones included
         self._lock = threading.Lock()  # /predict appends from FastAPI's worker threads
+        self._queue: deque[tuple] = deque()  # records not yet made into lines (``append``)
         self._pending: dict[str, int] = {}  # records buffered per version, not yet on disk
         self._retry_at = 0.0  # while failing, records are dropped until this monotonic time
         self.errors = 0  # write errors since start
@@ -101,13 +104,33 @@ class PredictionLog:
         latency_ms: float,
         interval: tuple[float, float] | None = None,
     ) -> None:
-        """Buffer one record. ``inputs`` is the validated request body (or a plain dict);
+        """Queue one record. ``inputs`` is the validated request body (or a plain dict);
         ``interval`` the predicted score's p10 and p90 (`upvote monitor` checks their coverage).
 
-        The line is assembled as bytes from pre-serialized parts (pydantic's Rust serializer for
-        the input, straight to bytes; a cached JSON string per version) rather than ``json.dumps``
-        of a nested dict, and never decoded and encoded again: it runs on every prediction.
+        A request only queues its record: the lines are made and written in bulk (``flush``, or
+        here once ``WRITE_BATCH`` records wait). Formatting each record amid the request's other
+        work cost the service ~4x the CPU of formatting a queue of them in one loop
+        (benchmarks/RESULTS.md, "Service"). Safe from any thread: deque appends are atomic.
         """
+        if not isinstance(inputs, BaseModel):
+            inputs = dict(inputs)  # the caller's dict may change before the line is made
+        self._queue.append((time.time(), version, inputs, prediction, latency_ms, interval))
+        if len(self._queue) >= WRITE_BATCH:
+            with self._lock:
+                self._write_queued()
+
+    def _line(
+        self,
+        stamp: float,
+        version: str,
+        inputs: BaseModel | dict[str, Any],
+        prediction: float,
+        latency_ms: float,
+        interval: tuple[float, float] | None,
+    ) -> bytes:
+        """A record's JSON line, assembled as bytes from pre-serialized parts (pydantic's Rust
+        serializer for the input, straight to bytes; a cached JSON string per version) rather
+        than ``json.dumps`` of a nested dict, and never decoded and encoded again."""
         if isinstance(inputs, BaseModel):
             inputs_json = inputs.__pydantic_serializer__.to_json(inputs)  # model_dump_json's bytes
         else:
@@ -116,10 +139,10 @@ class PredictionLog:
             version, json.dumps(version).encode()
         )
         extra = b', "Interval": [%r, %r]' % interval if interval else b""
-        line = (
+        return (
             b'{"Timestamp": "%s", "Version": %s, "Input": %s, "Prediction": %r%s, "Latency": %r}\n'
             % (
-                datetime.now(UTC).isoformat().encode(),
+                datetime.fromtimestamp(stamp, UTC).isoformat().encode(),
                 version_json,
                 inputs_json,
                 float(prediction),
@@ -127,10 +150,18 @@ class PredictionLog:
                 round(latency_ms, 3),
             )
         )
-        with self._lock:
-            if self.failing and time.monotonic() < self._retry_at:
+
+    def _write_queued(self) -> None:
+        """Write the queued records into the files' buffers, oldest first (the lock held)."""
+        queue = self._queue
+        now = time.monotonic()
+        for _ in range(len(queue)):  # only this method takes from the queue, under the lock
+            record = queue.popleft()
+            version = record[1]
+            if self.failing and now < self._retry_at:
                 self.dropped += 1
-                return
+                continue
+            line = self._line(*record)
             try:
                 file = self._files.get(version) or self._open(version)
                 if self._sizes[version] and self._sizes[version] + len(line) > self.max_bytes:
@@ -138,7 +169,8 @@ class PredictionLog:
                 file.write(line)
             except OSError as error:
                 self._failed(version, error, lost=1)
-                return
+                now = time.monotonic()
+                continue
             self._sizes[version] += len(line)
             self._pending[version] = self._pending.get(version, 0) + 1
 
@@ -187,8 +219,10 @@ class PredictionLog:
         return self._open(version)
 
     def flush(self, version: str | None = None) -> None:
-        """Write the buffered records (of ``version``, or all) to the files; never raises."""
+        """Write the queued and buffered records (of ``version``, or all) to the files; never
+        raises."""
         with self._lock:
+            self._write_queued()
             for name, file in list(self._files.items()):
                 if version is not None and name != version:
                     continue
@@ -236,6 +270,7 @@ class PredictionLog:
 
     def close(self) -> None:
         with self._lock:
+            self._write_queued()
             for name, file in list(self._files.items()):
                 try:
                     file.close()
