@@ -158,12 +158,20 @@ class UpvoteModel:
         costs less than the dozen numpy calls around it (a test checks both ways agree).
         """
         raw = self.forward(self.featurizer.transform(stories, selection=UNFILTERED)).tolist()
-        offsets, reach_offset, expm1 = self.quantile_offsets.tolist(), self.reach_offset, math.expm1
+        o10, o50, o90 = self.quantile_offsets.tolist()
+        reach_offset, expm1 = self.reach_offset, math.expm1
         out = []
         for mean, q10, q50, q90, logit in raw:
-            quantiles = sorted((q10 + offsets[0], q50 + offsets[1], q90 + offsets[2]))
-            scores = [expm1(max(q, 0.0)) for q in (mean, *quantiles)]
-            values = (mean, *scores, _sigmoid(logit + reach_offset))
+            p10, p50, p90 = sorted((q10 + o10, q50 + o50, q90 + o90))
+            # expm1(max(q, 0.0)) written out; "not q <= 0" keeps a NaN a NaN, as max does
+            values = (
+                mean,
+                expm1(mean) if not mean <= 0 else 0.0,
+                expm1(p10) if not p10 <= 0 else 0.0,
+                expm1(p50) if not p50 <= 0 else 0.0,
+                expm1(p90) if not p90 <= 0 else 0.0,
+                _sigmoid(logit + reach_offset),
+            )
             out.append(dict(zip(OUTPUT_COLUMNS, values, strict=True)))
         return out
 
