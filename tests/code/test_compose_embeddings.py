@@ -46,7 +46,7 @@ def test_embeddings_profile_wires_database_artifacts_and_workers():
             "service_completed_successfully"
         )
     api = services["jobs-api"]
-    assert "upvote.jobs.api.app:create_app" in api["command"] and "--factory" in api["command"]
+    assert api["command"] == ["upvote", "jobs", "api", "--host", "0.0.0.0", "--port", "8001"]
     assert api["ports"] == ["9123:8001"]
     assert services["jobs-db"]["volumes"] != services["db"]["volumes"]  # its own data
 

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -56,6 +57,10 @@ def test_train_image_trains_and_api_image_serves_it(
         assert httpx.get(f"{url}/", timeout=10).text.startswith("<!doctype html>")
         # runs as the unprivileged user and logs to the /var/log/app volume on the host
         assert podman("exec", name, "id", "-u").stdout.strip() != "0"
+        # (records are written out every FLUSH_SECONDS)
+        deadline = time.monotonic() + 5
+        while not any(logs.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert [p.name for p in logs.iterdir()] == [f"predictions-{version}.jsonl"]
         # the image's HEALTHCHECK command passes inside the running container
         check = json.loads(podman("image", "inspect", api_image).stdout)[0]["Healthcheck"]["Test"]
