@@ -42,6 +42,8 @@ BATCH_PARAMS, BATCH_METRICS = 100, 1000  # MLflow's limits per log_batch call
 KEY = re.compile(r"[^\w./ :-]")  # characters MLflow refuses in a key
 MODEL_NAME = "upvote"  # the registered model every bundle is a version of
 VERSION_TAG = "upvote.version"  # the bundle's name on each MLflow model version
+CONNECT_SECONDS = 10  # a database server store that has not answered by then is unreachable
+CONNECT_TIMEOUT_ARG = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}  # by dialect
 
 
 class Store:
@@ -52,6 +54,7 @@ class Store:
 
         for name in ("mlflow", "alembic"):  # table creation at INFO: a server's log, not ours
             logging.getLogger(name).setLevel(logging.WARNING)
+        _reachable(uri)
         with _creating(uri):
             self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             found = self.client.get_experiment_by_name(experiment)
@@ -146,6 +149,26 @@ def _creating(uri: str) -> Iterator[None]:
     with open(database.with_name(database.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _reachable(uri: str) -> None:
+    """Raise at once when a database server store does not answer: MLflow retries the first
+    connection for ~100 s (``create_sqlalchemy_engine_with_retry``), and a command waits for
+    the store's first answer before it says "tracking off" and goes on."""
+    dialect = uri.partition("://")[0].partition("+")[0]
+    if dialect not in CONNECT_TIMEOUT_ARG:
+        return  # a file, SQLite, an HTTP tracking server (its own timeouts)
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(
+        uri, poolclass=NullPool, connect_args={CONNECT_TIMEOUT_ARG[dialect]: CONNECT_SECONDS}
+    )
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
 
 
 def _key(name: str) -> str:
