@@ -54,6 +54,31 @@ def corpus_bytes(words: int, seed: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def wait_healthy(url: str, log: Path, seconds: float = 30.0) -> None:
+    """Until ``url``/health answers 200; the process's log in the failure otherwise."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def stop_all(processes: list[subprocess.Popen], timeout: float = 20.0) -> None:
+    """SIGTERM to every process still running, then SIGKILL to any not gone in ``timeout``."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     if find_bin_dir() is None:
@@ -298,23 +323,9 @@ def service(db, tmp_path):
                          stderr=subprocess.STDOUT),
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
-        time.sleep(0.2)
+    wait_healthy(url, tmp_path / "api.log")
     yield url, tmp_path
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop_all(processes)
 
 
 def test_end_to_end_url_and_upload_train_and_serve_vectors(service, corpus_server, db, tmp_path):

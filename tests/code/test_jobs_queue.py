@@ -25,6 +25,7 @@ from upvote.jobs.store import FINAL, State, cancel_job, connect, get_job  # noqa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from pgserver import PostgresServer, find_bin_dir  # noqa: E402
+from test_jobs_api import stop_all  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 HEARTBEAT_S, STALLED_AFTER_S = 0.5, 3.0
@@ -77,14 +78,7 @@ class Queue:
         return worker
 
     def stop_workers(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_all(self.workers)
         self.workers = []
 
     def submit(self, corpus: Path | str, **options) -> int:

@@ -30,7 +30,7 @@ from upvote.serve.deploy import free_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from pgserver import PostgresServer, find_bin_dir  # noqa: E402
-from test_jobs_api import JOBS, SRC, corpus_bytes, word  # noqa: E402
+from test_jobs_api import JOBS, SRC, corpus_bytes, stop_all, wait_healthy, word  # noqa: E402
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -64,15 +64,7 @@ class Service:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.api_data = root / "api-data"
         self.start("api", "-m", "upvote", "jobs", "api", "--port", self.url.rsplit(":", 1)[1])
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (root / "api.log").read_text()
-            time.sleep(0.2)
+        wait_healthy(self.url, root / "api.log")
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         data = self.root / f"{name}-data"
@@ -91,14 +83,7 @@ class Service:
         return "\n".join(p.read_text()[-2000:] for p in self.root.glob("*.log"))
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(self.processes)
 
 
 @pytest.fixture
