@@ -235,16 +235,19 @@ def stories_in_db(compose: Compose) -> int:
 
 
 def scraped(prometheus: str, query: str, timeout: float = 90) -> float:
-    """The value of an instant query once Prometheus has a sample (scrapes every 15 s)."""
+    """The value of an instant query once Prometheus is ready and has a sample (scrapes every
+    15 s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+        except httpx.HTTPError:
+            answer = None  # Prometheus not listening yet
+        # until its storage is open Prometheus answers 503 with a plain-text body: still starting
+        if answer is not None and answer.status_code == 200:
             result = answer.json()["data"]["result"]
             if result:
                 return float(result[0]["value"][1])
-        except httpx.HTTPError:
-            pass  # Prometheus still starting
         time.sleep(2)
     raise AssertionError(f"Prometheus had no sample of {query} after {timeout:.0f} s")
 
