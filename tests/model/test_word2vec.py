@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from upvote.embeddings import KeyedVectors, Word2VecParams, train
 from upvote.embeddings.cli import app
 from upvote.embeddings.corpus import CorpusError, EncodedCorpus, encode_corpus, iter_documents
+from upvote.embeddings.engines import cpu
 from upvote.embeddings.engines.cpu import load_checkpoint
-from upvote.embeddings.engines.cpu_kernels import huffman
+from upvote.embeddings.engines.cpu_kernels import huffman, merge_delta
 from upvote.embeddings.vocab import EmptyVocabularyError, Vocab
 
 GROUPS, PER_GROUP = 6, 8
@@ -111,9 +112,45 @@ def test_fixed_seed_and_one_thread_is_bit_for_bit_deterministic():
     assert not np.array_equal(a.vectors, c.vectors)
 
 
-def test_two_threads_learn_as_well(tmp_path):
-    kv = train(planted_corpus(), epochs=4, **{**FAST, "threads": 2})
+@pytest.mark.parametrize("sg", [True, False], ids=["skipgram", "cbow"])
+def test_two_threads_learn_as_well(sg, tmp_path):
+    kv = train(planted_corpus(), epochs=4, sg=sg, **{**FAST, "threads": 2})
     assert group_precision(kv) > 0.9
+
+
+def test_merge_adds_a_threads_changes_to_the_rows_asked_and_restarts_its_copy():
+    rng = np.random.default_rng(0)
+    shared = rng.random((5, 3), dtype=np.float32)
+    start = shared.copy()
+    shared += 1.0  # the other thread's merges since this copy started
+    local = start + np.arange(15, dtype=np.float32).reshape(5, 3)  # this thread's updates
+    before = shared.copy()
+    merge_delta(shared, local, start, 3)
+    expected = before[:3] + np.arange(9, dtype=np.float32).reshape(3, 3)
+    np.testing.assert_allclose(shared[:3], expected, rtol=1e-6)  # both threads' updates kept
+    assert np.array_equal(shared[3:], before[3:])  # rows not asked: untouched
+    assert np.array_equal(local[:3], shared[:3]) and np.array_equal(start[:3], shared[:3])
+
+
+def test_cbow_threads_merge_every_update_of_their_private_output_rows(tmp_path, monkeypatch):
+    """With 2 threads CBOW trains private copies of syn1neg (zeros at start) merged into the shared
+    table: every row must reach it, at about the size plain Hogwild gives (none lost, none counted
+    twice; a merge that double-counts makes the rows ~90x larger, one that overwrites smaller)."""
+    corpus = planted_corpus(n_docs=12_000)  # 240k words: 12 jobs, 6 per thread
+
+    def output_rows(name: str, **settings) -> np.ndarray:
+        for setting, value in settings.items():
+            monkeypatch.setattr(cpu, setting, value)
+        out = tmp_path / name
+        train(corpus, epochs=1, sg=False, checkpoint_dir=out, **{**FAST, "threads": 2})
+        return np.linalg.norm(load_checkpoint(out)[0]["syn1neg"], axis=1)
+
+    hogwild = output_rows("shared", PRIVATE_BYTES=0)  # no copies: one shared table
+    merged = output_rows("merged", PRIVATE_BYTES=1 << 30)  # every row merged after each job
+    at_end = output_rows("at-end", HOT_ROWS=0, SYNC_WORDS=10**9)  # rows merged only at the end
+    assert (merged > 0).all() and (at_end > 0).all()
+    ratio = merged.mean() / hogwild.mean()
+    assert 0.9 < ratio < 1.5, ratio  # a little larger: each copy misses the other's updates
 
 
 def test_vocab_order_min_count_and_subsampling():

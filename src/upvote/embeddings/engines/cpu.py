@@ -8,6 +8,17 @@ generator from (seed, epoch, job), and its learning rate depends only on its pos
 corpus: one thread and a fixed seed give bit-identical vectors, and a run resumed from an epoch
 checkpoint ends exactly where an uninterrupted one does. The learning rate decays linearly with
 global progress, as word2vec.c's.
+
+CBOW on several threads departs from plain Hogwild for one table. Its threads write the output
+rows (syn1neg) of the most frequent words nearly every word, so under plain Hogwild those cache
+lines travel between the cores all the time; when the host puts the vCPUs far apart, that
+doubled the epoch's time in many runs (docs/word2vec.md has the measurements). So each thread
+trains its own copy of syn1neg and adds what it changed to the shared table under a lock: the
+HOT_ROWS most frequent words' rows after every job, every row each SYNC_WORDS words and at the
+end. Merging deltas, not averaging, keeps every update; only their visibility to the other
+thread is delayed. Merging the frequent rows as rarely as the others lost analogy accuracy:
+they must be merged often. One thread, and skip-gram (HogBatch already writes each output row
+once per window), train on the shared table as before.
 """
 
 from __future__ import annotations
@@ -23,10 +34,14 @@ import numpy as np
 
 from upvote.embeddings.corpus import EncodedCorpus
 from upvote.embeddings.engines.common import Progress, ProgressBar, write_atomically
-from upvote.embeddings.engines.cpu_kernels import cbow_kernel, huffman, sg_kernel
+from upvote.embeddings.engines.cpu_kernels import cbow_kernel, huffman, merge_delta, sg_kernel
 from upvote.embeddings.params import Word2VecParams
 
 JOB_WORDS = 20_000
+# CBOW on several threads: each trains its own copy of syn1neg (see the module docstring)
+HOT_ROWS = 2048  # the most frequent words' rows, merged after every job
+SYNC_WORDS = 500_000  # every row merged after this many words of a thread
+PRIVATE_BYTES = 1 << 30  # the most memory the copies may take; above it, one shared syn1neg
 CHECKPOINT = "checkpoint.npz"
 
 
@@ -103,36 +118,63 @@ def train_epoch(
     totals = {"loss": 0.0, "examples": 0, "words": 0}
     errors: list[BaseException] = []
 
+    # CBOW on several threads trains private copies of syn1neg, merged often (see the module
+    # docstring); each thread keeps its copy and the shared value the copy started from
+    private = (
+        not params.sg and params.threads > 1 and len(syn1neg) > 0
+        and 2 * params.threads * syn1neg.nbytes <= PRIVATE_BYTES
+    )  # fmt: skip
+    merging = threading.Lock()
+
+    def merge(output: np.ndarray, start: np.ndarray, rows: int) -> None:
+        with merging:
+            merge_delta(syn1neg, output, start, rows)
+
     def worker() -> None:
-        while not errors:
-            try:
-                j, (s, a, b) = todo.get_nowait()
-            except queue.Empty:
-                return
-            tokens = np.ascontiguousarray(shards[s][a:b])
-            common = (
-                tokens, syn0, syn1neg, keep, noise_prob, noise_alias, params.window,
-                params.negative, alpha_at(s, a), alpha_at(s, b), job_seed(params.seed, epoch, j),
-                syn1, codes, points, lengths,
-            )  # fmt: skip
-            try:
-                if params.sg:
-                    loss, examples, words = sg_kernel(*common)
-                else:
-                    loss, examples, words = cbow_kernel(*common, params.cbow_mean)
-            except BaseException as error:  # surface a worker's failure in the main thread
-                errors.append(error)
-                return
-            with lock:
-                totals["loss"] += loss
-                totals["examples"] += examples
-                totals["words"] += words
-                if progress is not None:
-                    try:  # a callback that raises (a cancelled job) stops the whole epoch
-                        progress(words, totals["loss"] / max(totals["examples"], 1))
-                    except BaseException as error:
-                        errors.append(error)
-                        return
+        output, start = (syn1neg.copy(), syn1neg.copy()) if private else (syn1neg, syn1neg)
+        unmerged = 0  # words trained since every row was last merged
+        try:
+            while not errors:
+                try:
+                    j, (s, a, b) = todo.get_nowait()
+                except queue.Empty:
+                    return
+                unmerged += run_job(j, s, a, b, output)
+                if private and unmerged >= SYNC_WORDS:
+                    merge(output, start, len(syn1neg))
+                    unmerged = 0
+                elif private:
+                    merge(output, start, min(HOT_ROWS, len(syn1neg)))
+        finally:
+            if private:
+                merge(output, start, len(syn1neg))
+
+    def run_job(j: int, s: int, a: int, b: int, output: np.ndarray) -> int:
+        """Train job j (shard s, tokens a:b) with `output` as syn1neg; returns its words."""
+        tokens = np.ascontiguousarray(shards[s][a:b])
+        common = (
+            tokens, syn0, output, keep, noise_prob, noise_alias, params.window,
+            params.negative, alpha_at(s, a), alpha_at(s, b), job_seed(params.seed, epoch, j),
+            syn1, codes, points, lengths,
+        )  # fmt: skip
+        try:
+            if params.sg:
+                loss, examples, words = sg_kernel(*common)
+            else:
+                loss, examples, words = cbow_kernel(*common, params.cbow_mean)
+        except BaseException as error:  # surface a worker's failure in the main thread
+            errors.append(error)
+            return 0
+        with lock:
+            totals["loss"] += loss
+            totals["examples"] += examples
+            totals["words"] += words
+            if progress is not None:
+                try:  # a callback that raises (a cancelled job) stops the whole epoch
+                    progress(words, totals["loss"] / max(totals["examples"], 1))
+                except BaseException as error:
+                    errors.append(error)
+        return words
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(params.threads)]
     for thread in threads:

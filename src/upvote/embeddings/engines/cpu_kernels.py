@@ -284,6 +284,18 @@ def cbow_kernel(
     return loss, examples, words
 
 
+@njit(nogil=True, fastmath=True, cache=True)
+def merge_delta(shared, local, start, rows):
+    """Add a thread's updates of rows [0, rows) to the shared table (shared += local - start),
+    then start the thread's copy and its reference point again from the merged rows."""
+    for i in range(rows):
+        for d in range(shared.shape[1]):
+            value = shared[i, d] + (local[i, d] - start[i, d])
+            shared[i, d] = value
+            local[i, d] = value
+            start[i, d] = value
+
+
 @njit(cache=True)
 def huffman(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """word2vec.c's Huffman tree for hierarchical softmax: (codes, points, lengths).
