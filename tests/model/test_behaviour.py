@@ -10,11 +10,12 @@ import pytest
 from upvote.data.dataset import load_stories
 from upvote.embeddings import train as train_word2vec
 from upvote.embeddings.params import Word2VecParams
+from upvote.model.corpus import Corpus, corpus_titles
 from upvote.model.features import FeatureConfig
 from upvote.model.inference import RegressorConfig
 from upvote.model.metadata import domain_key
 from upvote.model.splits import prepare_data, split_features
-from upvote.model.train import Corpus, corpus_titles, fit_model
+from upvote.model.train import fit_model
 from upvote.tokenizer import SentencePieceTokenizer
 
 WHEN = "2016-09-20T15:00:00Z"  # just after the sample's data cutoff

@@ -21,12 +21,13 @@ from upvote.data.dataset import load_stories
 from upvote.data.schema import UNBIASED
 from upvote.embeddings.params import Word2VecParams
 from upvote.model.bundle import OUTPUT_COLUMNS, ModelNotFoundError
+from upvote.model.corpus import Corpus, TextFileCorpus
 from upvote.model.features import FeatureConfig, Featurizer
 from upvote.model.inference import INFER_BATCH, RegressorConfig
 from upvote.model.registry import LOCK, list_versions, load_model, publish
 from upvote.model.regressor import calibrate_reach, fit, to_numpy
 from upvote.model.splits import prepare_data
-from upvote.model.train import Corpus, TextFileCorpus, TrainOptions, train
+from upvote.model.train import TrainOptions, train
 from upvote.settings import get_settings
 
 SMALL = TrainOptions(

@@ -450,7 +450,7 @@ def planted_text(tmp_path):
 
 def test_a_model_too_big_for_memory_is_refused_before_allocating(planted_text, tmp_path):
     """`--dim 100000000` used to die in numpy with a MemoryError traceback."""
-    from upvote.embeddings.cli import memory_bytes
+    from upvote.embeddings.engines.common import memory_bytes
 
     words = GROUPS * PER_GROUP
     dim = max(100_000_000, 4 * memory_bytes() // (words * 4))  # one matrix alone: 4x the memory

@@ -10,21 +10,20 @@ off by default).
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from upvote.data.dataset import load_comments, load_stories
 from upvote.data.schema import UNBIASED
-from upvote.embeddings.corpus import iter_documents
 from upvote.embeddings.params import Word2VecParams
 from upvote.model import baselines
 from upvote.model.bundle import UpvoteModel
+from upvote.model.corpus import Corpus, corpus_titles
 from upvote.model.evaluate import (
     VALID_KEYS,
     bootstrap_intervals,
@@ -100,32 +99,6 @@ def quick_options(options: TrainOptions) -> TrainOptions:
             options.regressor, hidden=(32,), max_epochs=min(options.regressor.max_epochs, 3)
         ),
     )
-
-
-class TextFileCorpus:
-    """A text file (plain or gzip, told apart by content) as word2vec sentences of SentencePiece
-    pieces, re-iterable. The embeddings' reader cuts a text8-style single line into bounded
-    pseudo-documents (embeddings/corpus.py), so memory stays flat whatever the file."""
-
-    def __init__(self, path: str | Path, tokenizer: SentencePieceTokenizer):
-        self.path, self.tokenizer = Path(path), tokenizer
-
-    def __iter__(self) -> Iterator[list[str]]:
-        for document in iter_documents(self.path):
-            yield self.tokenizer.tokenize(document)
-
-
-class Corpus:
-    """Titles (+ comments) as pieces, then any extra files: what word2vec reads."""
-
-    def __init__(self, texts: list[str], tokenizer: SentencePieceTokenizer, files: list[str]):
-        self.sentences = tokenizer.tokenize_batch(texts)
-        self.files = [TextFileCorpus(p, tokenizer) for p in files]
-
-    def __iter__(self) -> Iterator[list[str]]:
-        yield from self.sentences
-        for corpus in self.files:
-            yield from corpus
 
 
 def fit_model(
@@ -295,17 +268,6 @@ def evaluate(
         write_report(report_dir, results, test, predictions, ours[:, 1:4], history)
     )
     return results
-
-
-def corpus_titles(stories: pd.DataFrame, data: Data, only_train: bool = False) -> list[str]:
-    """Titles word2vec and the tokenizer may read: dated before the validation split (only the
-    training rows' with ``only_train``: a ``max_rows`` run's small budget)."""
-    if only_train:
-        return data.train["title"].dropna().tolist()
-    older = stories["time"] < data.valid["time"].min()
-    if data.train["time"].isna().any():  # undated training rows (a pulled file without times)
-        older |= stories.index.isin(data.train.index)
-    return stories.loc[older, "title"].dropna().tolist()
 
 
 class Built(NamedTuple):

@@ -5,7 +5,7 @@
 - Schedule: word2vec.c's linearly decaying learning rate.
 - write_atomically: how every checkpoint is written (a temp file renamed into place), so a kill
   mid-write leaves the previous checkpoint, never half a file.
-- format_bytes: sizes in the log and in error messages.
+- format_bytes: sizes in the log and in error messages; memory_bytes: how much there is.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ def format_bytes(n: float) -> str:
             return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine, or the cgroup's limit when that is lower."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 class ProgressBar:

@@ -33,7 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from upvote.embeddings.corpus import EncodedCorpus
-from upvote.embeddings.engines.common import Progress, ProgressBar, write_atomically
+from upvote.embeddings.engines.common import (
+    Progress,
+    ProgressBar,
+    memory_bytes,
+    write_atomically,
+)
 from upvote.embeddings.engines.cpu_kernels import cbow_kernel, huffman, merge_delta, sg_kernel
 from upvote.embeddings.params import Word2VecParams
 
@@ -41,7 +46,7 @@ JOB_WORDS = 20_000
 # CBOW on several threads: each trains its own copy of syn1neg (see the module docstring)
 HOT_ROWS = 2048  # the most frequent words' rows, merged after every job
 SYNC_WORDS = 500_000  # every row merged after this many words of a thread
-PRIVATE_BYTES = 1 << 30  # the most memory the copies may take; above it, one shared syn1neg
+PRIVATE_BYTES = 1 << 30  # the copies take at most this and 1/8 of memory, else one shared table
 CHECKPOINT = "checkpoint.npz"
 
 
@@ -122,7 +127,7 @@ def train_epoch(
     # docstring); each thread keeps its copy and the shared value the copy started from
     private = (
         not params.sg and params.threads > 1 and len(syn1neg) > 0
-        and 2 * params.threads * syn1neg.nbytes <= PRIVATE_BYTES
+        and 2 * params.threads * syn1neg.nbytes <= min(PRIVATE_BYTES, memory_bytes() // 8)
     )  # fmt: skip
     merging = threading.Lock()
 
