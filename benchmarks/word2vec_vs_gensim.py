@@ -162,7 +162,7 @@ def compare(
 
     def run_all_ours() -> list[dict]:
         rows = []
-        if args.also_shared and not params.sg:  # the CBOW engine as before: one shared syn1neg
+        if args.also_shared:  # the engine as before: one shared syn1neg
             private_bytes, cpu.PRIVATE_BYTES = cpu.PRIVATE_BYTES, 0
             try:
                 rows.append(run_ours(encoded, params, words, " shared syn1neg", encode_s, tmp))
@@ -221,8 +221,8 @@ def main() -> None:
     parser.add_argument("--sg-kernel", choices=["hogbatch", "pair"], default="hogbatch",
                         help="pair: word2vec.c's per-pair skip-gram kernel instead")  # fmt: skip
     parser.add_argument("--also-shared", action="store_true",
-                        help="CBOW: also train with one shared syn1neg (plain Hogwild), as before "
-                        "the per-thread copies")  # fmt: skip
+                        help="also train with one shared syn1neg (plain Hogwild), as before the "
+                        "per-thread copies")  # fmt: skip
     args = parser.parse_args()
     if args.sg_kernel == "pair":  # swap the kernel the engine calls (an experiment, not an option)
         cpu.sg_kernel = sg_pair_kernel  # train_epoch looks it up in engines.cpu

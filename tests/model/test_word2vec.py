@@ -132,17 +132,19 @@ def test_merge_adds_a_threads_changes_to_the_rows_asked_and_restarts_its_copy():
     assert np.array_equal(local[:3], shared[:3]) and np.array_equal(start[:3], shared[:3])
 
 
-def test_cbow_threads_merge_every_update_of_their_private_output_rows(tmp_path, monkeypatch):
-    """With 2 threads CBOW trains private copies of syn1neg (zeros at start) merged into the shared
+@pytest.mark.parametrize("sg", [True, False], ids=["skipgram", "cbow"])
+def test_threads_merge_every_update_of_their_private_output_rows(sg, tmp_path, monkeypatch):
+    """2 threads train private copies of syn1neg (zeros at start), merged into the shared
     table: every row must reach it, at about the size plain Hogwild gives (none lost, none counted
-    twice; a merge that double-counts makes the rows ~90x larger, one that overwrites smaller)."""
+    twice: a merge that double-counts makes the rows ~90x larger; the merge's own test above
+    catches one that overwrites)."""
     corpus = planted_corpus(n_docs=12_000)  # 240k words: 12 jobs, 6 per thread
 
     def output_rows(name: str, **settings) -> np.ndarray:
         for setting, value in settings.items():
             monkeypatch.setattr(cpu, setting, value)
         out = tmp_path / name
-        train(corpus, epochs=1, sg=False, checkpoint_dir=out, **{**FAST, "threads": 2})
+        train(corpus, epochs=1, sg=sg, checkpoint_dir=out, **{**FAST, "threads": 2})
         return np.linalg.norm(load_checkpoint(out)[0]["syn1neg"], axis=1)
 
     hogwild = output_rows("shared", PRIVATE_BYTES=0)  # no copies: one shared table
@@ -150,7 +152,9 @@ def test_cbow_threads_merge_every_update_of_their_private_output_rows(tmp_path, 
     at_end = output_rows("at-end", HOT_ROWS=0, SYNC_WORDS=10**9)  # rows merged only at the end
     assert (merged > 0).all() and (at_end > 0).all()
     ratio = merged.mean() / hogwild.mean()
-    assert 0.9 < ratio < 1.5, ratio  # a little larger: each copy misses the other's updates
+    # 1.2-1.35 in runs here: each copy misses the other's updates until merged, and plain
+    # Hogwild loses some of its own to races
+    assert 0.9 < ratio < 2.0, ratio
 
 
 def test_vocab_order_min_count_and_subsampling():

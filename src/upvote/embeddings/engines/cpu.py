@@ -9,16 +9,16 @@ corpus: one thread and a fixed seed give bit-identical vectors, and a run resume
 checkpoint ends exactly where an uninterrupted one does. The learning rate decays linearly with
 global progress, as word2vec.c's.
 
-CBOW on several threads departs from plain Hogwild for one table. Its threads write the output
-rows (syn1neg) of the most frequent words nearly every word, so under plain Hogwild those cache
-lines travel between the cores all the time; when the host puts the vCPUs far apart, that
-doubled the epoch's time in many runs (docs/word2vec.md has the measurements). So each thread
-trains its own copy of syn1neg and adds what it changed to the shared table under a lock: the
-HOT_ROWS most frequent words' rows after every job, every row each SYNC_WORDS words and at the
-end. Merging deltas, not averaging, keeps every update; only their visibility to the other
-thread is delayed. Merging the frequent rows as rarely as the others lost analogy accuracy:
-they must be merged often. One thread, and skip-gram (HogBatch already writes each output row
-once per window), train on the shared table as before.
+Several threads depart from plain Hogwild for one table, the output rows (syn1neg). Every word
+writes the rows of its centre and noise words, mostly the most frequent words' rows, so under
+plain Hogwild those cache lines travel between the cores all the time; when the host puts the
+vCPUs far apart, that doubled CBOW's epoch time in many runs, and concurrent writes to one row can
+lose updates (docs/word2vec.md has the measurements). So each thread trains its own copy of
+syn1neg and adds what it changed to the shared table under a lock: the HOT_ROWS most frequent
+words' rows after every job, every row each SYNC_WORDS words and at the end. Merging deltas, not
+averaging, keeps every update; only their visibility to the other thread is delayed. Merging the
+frequent rows as rarely as the others lost analogy accuracy: they must be merged often. One
+thread trains on the shared table, bit for bit as before.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from upvote.embeddings.engines.cpu_kernels import cbow_kernel, huffman, merge_de
 from upvote.embeddings.params import Word2VecParams
 
 JOB_WORDS = 20_000
-# CBOW on several threads: each trains its own copy of syn1neg (see the module docstring)
+# several threads: each trains its own copy of syn1neg (see the module docstring)
 HOT_ROWS = 2048  # the most frequent words' rows, merged after every job
 SYNC_WORDS = 500_000  # every row merged after this many words of a thread
 PRIVATE_BYTES = 1 << 30  # the copies take at most this and 1/8 of memory, else one shared table
@@ -123,10 +123,10 @@ def train_epoch(
     totals = {"loss": 0.0, "examples": 0, "words": 0}
     errors: list[BaseException] = []
 
-    # CBOW on several threads trains private copies of syn1neg, merged often (see the module
-    # docstring); each thread keeps its copy and the shared value the copy started from
+    # several threads train private copies of syn1neg, merged often (see the module docstring);
+    # each thread keeps its copy and the shared value the copy started from
     private = (
-        not params.sg and params.threads > 1 and len(syn1neg) > 0
+        params.threads > 1 and len(syn1neg) > 0
         and 2 * params.threads * syn1neg.nbytes <= min(PRIVATE_BYTES, memory_bytes() // 8)
     )  # fmt: skip
     merging = threading.Lock()
