@@ -133,7 +133,7 @@ def train_epoch(
 
     def merge(output: np.ndarray, start: np.ndarray, rows: int) -> None:
         with merging:
-            merge_delta(syn1neg, output, start, rows)
+            merge_delta(syn1neg, output, start, min(rows, len(syn1neg)))
 
     def worker() -> None:
         output, start = (syn1neg.copy(), syn1neg.copy()) if private else (syn1neg, syn1neg)
@@ -145,11 +145,10 @@ def train_epoch(
                 except queue.Empty:
                     return
                 unmerged += run_job(j, s, a, b, output)
-                if private and unmerged >= SYNC_WORDS:
-                    merge(output, start, len(syn1neg))
-                    unmerged = 0
-                elif private:
-                    merge(output, start, min(HOT_ROWS, len(syn1neg)))
+                if private:  # the frequent rows after every job, all rows every SYNC_WORDS
+                    every_row = unmerged >= SYNC_WORDS
+                    merge(output, start, len(syn1neg) if every_row else HOT_ROWS)
+                    unmerged = 0 if every_row else unmerged
         finally:
             if private:
                 merge(output, start, len(syn1neg))
